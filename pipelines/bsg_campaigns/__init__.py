@@ -1,0 +1,269 @@
+"""bsg-campaigns: a dlt source for BSG One-API SMS/RCS campaign statistics.
+
+The source reads like a table of contents:
+
+    campaign_details              (not loaded) discover + fetch details, keep the incremental state
+      ├─ campaigns                  one row per campaign, merged on campaign_id
+      ├─ campaign_statistics        tidy current counts; each fetch replaces the campaign's rows
+      ├─ campaign_statistics_history  the same rows + fetched_at, appended on every fetch
+      └─ rejected_records           payloads that could not be parsed, with the reason
+
+Configuration arrives through dlt injection from `[sources.bsg]` in `.dlt/config.toml` /
+`.dlt/secrets.toml`, or `SOURCES__BSG__*` environment variables.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
+
+import dlt
+from dlt.sources import DltResource
+
+from . import settings as defaults
+from . import tables
+from .batches import DetailBatch, campaigns_table, history_table, rejected_table, statistics_table
+from .client import BsgClient, RetryPolicy
+from .config import SourceSettings, parse_date_setting, validate
+from .discovery import creation_windows, list_campaigns
+from .fetch import DetailFetcher, FetchResult
+from .report import RunReport
+from .state import RefreshPolicy, RunOutcome, already_known, apply_outcome, ids_to_refresh, init_state, listing_start
+
+__all__ = ["bsg_source", "RunReport", "SourceSettings"]
+
+
+class _ExpectedJsonHintFilter(logging.Filter):
+    """`extra_fields` is arrow text loaded as a JSON column on purpose; dlt warns about exactly
+    that hint difference on every batch. Drop only that warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith(f"In resource: {tables.CAMPAIGNS}, when merging arrow schema"))
+
+
+logging.getLogger("dlt").addFilter(_ExpectedJsonHintFilter())
+
+# How far past the server's "now" the last listing window reaches (campaigns created while we
+# list; the server accepts up to 30 days ahead).
+LIST_END_MARGIN = timedelta(days=1)
+
+
+@dlt.source(name=defaults.SOURCE_NAME, section=defaults.SOURCE_NAME, max_table_nesting=0)
+def bsg_source(
+    api_key: str = dlt.secrets.value,
+    base_url: str = defaults.DEFAULT_BASE_URL,
+    types: Optional[List[str]] = None,
+    start_date: Optional[str] = None,
+    refresh_window_hours: float = defaults.DEFAULT_REFRESH_WINDOW_HOURS,
+    timezone: str = defaults.DEFAULT_TIMEZONE,
+    concurrency: int = defaults.DEFAULT_CONCURRENCY,
+    max_requests_per_second: Optional[float] = None,
+    page_size: int = defaults.DEFAULT_PAGE_SIZE,
+    list_window_months: int = defaults.DEFAULT_LIST_WINDOW_MONTHS,
+    cursor_overlap_minutes: float = defaults.DEFAULT_CURSOR_OVERLAP_MINUTES,
+    final_statuses: Optional[List[str]] = None,
+    request_timeout_seconds: float = 30.0,
+    max_attempts: int = 6,
+    retry_backoff_seconds: float = 0.5,
+    max_retry_after_seconds: float = 300.0,
+    batch_size: int = 2000,
+    campaign_ids: Optional[List[int]] = None,
+    backfill_start: Optional[str] = None,
+    backfill_end: Optional[str] = None,
+    report: Optional[Any] = None,
+) -> Sequence[DltResource]:
+    """BSG campaign details, incrementally.
+
+    `campaign_ids` fetches exactly those campaigns; `backfill_start`/`backfill_end` re-list a
+    creation-date range without moving the normal cursor. `report` (a RunReport) receives counts
+    and progress for the CLI.
+    """
+    source_settings = validate(
+        api_key=api_key, base_url=base_url, types=types or list(defaults.DEFAULT_TYPES),
+        start_date=start_date, refresh_window_hours=refresh_window_hours, timezone=timezone,
+        concurrency=concurrency, max_requests_per_second=max_requests_per_second, page_size=page_size,
+        list_window_months=list_window_months, cursor_overlap_minutes=cursor_overlap_minutes,
+        final_statuses=final_statuses or list(defaults.FINAL_STATUSES),
+        request_timeout_seconds=request_timeout_seconds, max_attempts=max_attempts,
+        retry_backoff_seconds=retry_backoff_seconds, max_retry_after_seconds=max_retry_after_seconds,
+        batch_size=batch_size,
+    )
+    backfill = None
+    if backfill_start or backfill_end:
+        backfill = (parse_date_setting("backfill_start", backfill_start, source_settings.timezone),
+                    parse_date_setting("backfill_end", backfill_end, source_settings.timezone))
+    client = BsgClient(
+        source_settings.base_url, api_key,
+        retry=RetryPolicy(max_attempts=source_settings.max_attempts,
+                          backoff_seconds=source_settings.retry_backoff_seconds,
+                          max_retry_after_seconds=source_settings.max_retry_after_seconds,
+                          timeout_seconds=source_settings.request_timeout_seconds),
+        max_requests_per_second=source_settings.max_requests_per_second,
+        pool_size=source_settings.concurrency + 2,
+    )
+    details = campaign_details(client, source_settings, report if report is not None else RunReport(),
+                               [int(i) for i in campaign_ids or []], backfill)
+    return (
+        details,
+        details | campaigns,
+        details | campaign_statistics,
+        details | campaign_statistics_history,
+        details | rejected_records,
+    )
+
+
+@dlt.resource(name="campaign_details", selected=False)
+def campaign_details(
+    client: BsgClient,
+    settings: SourceSettings,
+    report: RunReport,
+    campaign_ids: List[int],
+    backfill: Optional[Tuple[Optional[datetime], Optional[datetime]]],
+) -> Iterator[DetailBatch]:
+    """Discover, fetch, batch; fold the outcome into the dlt state after the last batch."""
+    state = init_state(dlt.current.source_state())
+    now = client.login().server_time
+    report.server_now = now.isoformat()
+    policy = RefreshPolicy(settings.refresh_window, settings.final_statuses,
+                           timedelta(minutes=settings.cursor_overlap_minutes))
+    outcome = RunOutcome(move_cursor=not campaign_ids and backfill is None)
+    report.mode = "by id" if campaign_ids else "backfill" if backfill else "incremental"
+    fetcher = DetailFetcher(client, tz=settings.timezone, concurrency=settings.concurrency)
+
+    batch = DetailBatch()
+    for result in fetcher.fetch_many(_plan(state, settings, policy, client, now, outcome, report,
+                                           campaign_ids, backfill)):
+        _record(result, outcome, batch, report)
+        report.http = client.stats.as_dict()
+        report.progress()
+        if len(batch) >= settings.batch_size:
+            yield _counted(batch, report)
+            batch = DetailBatch()
+    if len(batch):
+        yield _counted(batch, report)
+
+    changes = apply_outcome(state, outcome, policy, now)
+    report.settled, report.still_open = len(changes.settled), changes.still_open
+    report.given_up, report.cursors = len(changes.given_up), changes.cursors
+    report.new_extra_fields = _new_extra_fields(state, outcome)
+    report.http = client.stats.as_dict()
+    state["last_run"] = {"server_now": report.server_now, "mode": report.mode, "fetched": report.fetched,
+                         "new": report.new, "refreshed": report.refreshed, "rejected": report.rejected,
+                         "settled": report.settled, "gone": report.gone, "failed": report.failed,
+                         "listed": report.listed_total, "requests": report.http.get("requests", 0)}
+    report.progress(force=True)
+
+
+def _plan(state: Any, settings: SourceSettings, policy: RefreshPolicy, client: BsgClient, now: datetime,
+          outcome: RunOutcome, report: RunReport, campaign_ids: List[int],
+          backfill: Optional[Tuple[Optional[datetime], Optional[datetime]]]) -> Iterator[int]:
+    """The ids to fetch, lazily: open campaigns first, then what the listing discovers."""
+    if campaign_ids:
+        outcome.explicit.update(campaign_ids)
+        yield from campaign_ids
+        return
+    if backfill is None:
+        refresh = ids_to_refresh(state)
+        outcome.refreshed.update(refresh)
+        report.to_refresh = len(refresh)
+        yield from refresh
+    first_start = settings.start_date or now - timedelta(days=defaults.DEFAULT_START_DAYS_BACK)
+    for campaign_type in settings.types:
+        if backfill is None:
+            start, end = listing_start(state, campaign_type, first_start, policy), now + LIST_END_MARGIN
+        else:
+            start, end = backfill[0] or first_start, backfill[1] or now + LIST_END_MARGIN
+        listed = outcome.listed.setdefault(campaign_type, {})
+        for window in creation_windows(start, end, settings.list_window_months):
+            for item in list_campaigns(client, campaign_type, window, page_size=settings.page_size,
+                                       tz=settings.timezone):
+                listed[item.campaign_id] = item.created_at
+                report.listed[campaign_type] = len(listed)
+                if backfill is not None:
+                    outcome.backfilled.add(item.campaign_id)
+                    yield item.campaign_id
+                elif not already_known(state, campaign_type, item.campaign_id):
+                    outcome.new.add(item.campaign_id)
+                    yield item.campaign_id
+
+
+def _record(result: FetchResult, outcome: RunOutcome, batch: DetailBatch, report: RunReport) -> None:
+    campaign_id = result.campaign_id
+    if result.record is not None:
+        outcome.records[campaign_id] = result.record
+        batch.records.append(result.record)
+        report.fetched += 1
+    elif result.rejection is not None:
+        outcome.rejected[campaign_id] = result.rejection.reason
+        batch.rejections.append(result.rejection)
+        report.fetched += 1
+        report.rejected += 1
+    elif result.gone_reason is not None:
+        outcome.gone[campaign_id] = result.gone_reason
+        report.gone += 1
+    else:
+        outcome.failed[campaign_id] = result.failure or "unknown failure"
+        report.failed += 1
+    if result.gone_reason is None and result.failure is None:
+        if campaign_id in outcome.new:
+            report.new += 1
+        elif campaign_id in outcome.refreshed:
+            report.refreshed += 1
+        elif campaign_id in outcome.explicit:
+            report.explicit += 1
+        elif campaign_id in outcome.backfilled:
+            report.backfilled += 1
+
+
+def _counted(batch: DetailBatch, report: RunReport) -> DetailBatch:
+    statistics_rows = sum(len(r.statistics) for r in batch.records)
+    report.add_rows(tables.CAMPAIGNS, len(batch.records))
+    report.add_rows(tables.CAMPAIGN_STATISTICS, statistics_rows)
+    report.add_rows(tables.CAMPAIGN_STATISTICS_HISTORY, statistics_rows)
+    report.add_rows(tables.REJECTED_RECORDS, len(batch.rejections))
+    return batch
+
+
+def _new_extra_fields(state: Any, outcome: RunOutcome) -> List[str]:
+    seen = set(state.setdefault("seen_extra_fields", []))
+    found = {name for record in outcome.records.values() for name in record.extra_fields}
+    new = sorted(found - seen)
+    if new:
+        state["seen_extra_fields"] = sorted(seen | found)
+    return new
+
+
+@dlt.transformer(name=tables.CAMPAIGNS, write_disposition="merge", primary_key="campaign_id",
+                 columns=tables.CAMPAIGNS_COLUMNS)
+def campaigns(batch: DetailBatch) -> Iterator[Any]:
+    """One row per campaign, merged on campaign_id (the latest fetch wins)."""
+    if batch.records:
+        yield campaigns_table(batch.records)
+
+
+@dlt.transformer(name=tables.CAMPAIGN_STATISTICS,
+                 write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+                 primary_key=list(tables.STATISTICS_KEY), merge_key="campaign_id",
+                 columns=tables.STATISTICS_COLUMNS)
+def campaign_statistics(batch: DetailBatch) -> Iterator[Any]:
+    """Current counts; merge_key=campaign_id deletes a campaign's old rows before inserting the
+    new ones, so a status that disappeared does not linger."""
+    if batch.records:
+        yield statistics_table(batch.records)
+
+
+@dlt.transformer(name=tables.CAMPAIGN_STATISTICS_HISTORY, write_disposition="append",
+                 columns=tables.HISTORY_COLUMNS)
+def campaign_statistics_history(batch: DetailBatch) -> Iterator[Any]:
+    """Every fetch's counts with fetched_at: the growth of delivered/read after sending."""
+    if batch.records:
+        yield history_table(batch.records)
+
+
+@dlt.transformer(name=tables.REJECTED_RECORDS, write_disposition="append", columns=tables.REJECTED_COLUMNS)
+def rejected_records(batch: DetailBatch) -> Iterator[Any]:
+    """Payloads that could not be parsed, with the raw text and a specific reason."""
+    if batch.rejections:
+        yield rejected_table(batch.rejections)

@@ -1,0 +1,259 @@
+"""`bsg-campaigns`: run, demo, status, models, simulator. Formats; the work is in runner.py.
+
+Exit codes: 0 ok; 1 the API or destination failed (the next run resumes); 2 a setting or the
+api key must be fixed; 3 `--strict` and rejected records or failed data-quality checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import settings as defaults
+from .report import RunReport
+
+EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STRICT = 0, 1, 2, 3
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("dlt").setLevel(logging.ERROR)
+    from .runner import RunFailed, UserError
+
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        _err(f"error: {exc}")
+        return EXIT_USER_ERROR
+    except RunFailed as exc:
+        _err(f"run failed: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _err("interrupted: nothing of this run was committed; the next run resumes.")
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bsg-campaigns",
+        description="Load BSG One-API SMS/RCS campaign statistics into DuckDB or any dlt destination.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (secrets stay masked)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="extract + load against the configured API, then build models",
+                         description="Incremental run: new campaigns since the last cursor plus every "
+                                     "campaign still moving. Settings come from [sources.bsg] in "
+                                     ".dlt/config.toml / secrets.toml or SOURCES__BSG__* variables.")
+    _destination_args(run)
+    run.add_argument("--campaign-id", type=int, action="append", dest="campaign_ids", metavar="ID",
+                     help="fetch exactly this campaign (repeatable); does not move the cursor")
+    run.add_argument("--start-date", help="backfill: list campaigns created from this date "
+                                          "(yyyy-mm-dd, API time zone); does not move the cursor")
+    run.add_argument("--end-date", help="backfill: ... up to this date (default: now)")
+    run.add_argument("--strict", action="store_true",
+                     help="exit 3 when records were rejected or a data-quality check failed")
+    run.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    run.add_argument("--no-models", action="store_true", help="skip building SQL models and checks")
+    run.set_defaults(handler=_cmd_run)
+
+    demo = sub.add_parser("demo", help="run everything offline against the bundled simulator",
+                          description="Starts the simulator on a free loopback port, loads it into "
+                                      "demo/bsg_campaigns.duckdb, advances the simulated clock a day "
+                                      "and runs again.")
+    demo.add_argument("--campaigns", type=int, default=400, help="campaigns in the simulator (default 400)")
+    demo.add_argument("--dir", default="demo", help="where the DuckDB file and pipeline state go (default demo/)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(handler=_cmd_demo)
+
+    status = sub.add_parser("status", help="show the incremental state: cursors, open campaigns, last run")
+    _destination_args(status)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_cmd_status)
+
+    models = sub.add_parser("models", help="rebuild the SQL models (views) and run the data-quality checks")
+    _destination_args(models)
+    models.add_argument("--strict", action="store_true", help="exit 3 when a check fails")
+    models.set_defaults(handler=_cmd_models)
+
+    simulator = sub.add_parser("simulator", help="serve the bundled API simulator (for trying things by hand)")
+    simulator.add_argument("--port", type=int, default=8765)
+    simulator.add_argument("--campaigns", type=int, default=2000)
+    simulator.add_argument("--seed", type=int, default=42)
+    simulator.add_argument("--latency-ms", type=float, default=0)
+    simulator.set_defaults(handler=_cmd_simulator)
+    return parser
+
+
+def _destination_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--destination", help="dlt destination name (default duckdb; e.g. postgres)")
+    parser.add_argument("--dataset", help=f"dataset/schema name (default {defaults.DATASET_NAME})")
+    parser.add_argument("--pipelines-dir", help="where dlt keeps local pipeline state (default: dlt's)")
+
+
+def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None):
+    from .runner import make_pipeline
+
+    return make_pipeline(args.destination, args.dataset, args.pipelines_dir, duckdb_path=duckdb_path)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import RunFailed, run
+
+    report = RunReport(_on_progress=_progress_printer())
+    source_args: Dict[str, Any] = {}
+    if args.campaign_ids:
+        source_args["campaign_ids"] = args.campaign_ids
+    if args.start_date or args.end_date:
+        source_args["backfill_start"], source_args["backfill_end"] = args.start_date, args.end_date
+    pipeline = _pipeline(args)
+    try:
+        run(pipeline, report, build_models=not args.no_models, **source_args)
+    except RunFailed as exc:
+        report.finish("failed", str(exc))
+        _write_summary(pipeline, report)
+        raise
+    report.finish("ok")
+    _write_summary(pipeline, report)
+    _print_report(report, args.json)
+    return _exit_code(report, args.strict)
+
+
+def _exit_code(report: RunReport, strict: bool) -> int:
+    if strict and (report.rejected or report.checks.get("failures")):
+        return EXIT_STRICT
+    return EXIT_OK
+
+
+def _print_report(report: RunReport, as_json: bool) -> None:
+    _clear_progress()
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+        return
+    print(report.summary_text())
+    if report.checks.get("text"):
+        print(report.checks["text"])
+
+
+def _write_summary(pipeline: Any, report: RunReport) -> None:
+    """Machine-readable summary for schedulers: <pipelines dir>/<pipeline>/last_run.json."""
+    try:
+        path = Path(pipeline.working_dir) / "last_run.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.as_dict(), indent=2, default=str))
+    except OSError:
+        pass
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .state import open_campaigns
+
+    pipeline = _pipeline(args)
+    try:
+        if not pipeline.state.get("sources"):
+            pipeline.sync_destination()  # a fresh machine: the state lives at the destination
+    except Exception as exc:  # no destination data yet
+        logging.getLogger(__name__).debug("no state at destination: %s", exc)
+    source_state = pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME, {})
+    opened = list(open_campaigns(source_state))
+    info = {"pipeline": pipeline.pipeline_name, "dataset": pipeline.dataset_name,
+            "destination": str(pipeline.destination.destination_name if pipeline.destination else None),
+            "cursors": source_state.get("cursors", {}), "open_campaigns": len(opened),
+            "retrying": source_state.get("retry", {}), "last_run": source_state.get("last_run"),
+            "known_extra_fields": source_state.get("seen_extra_fields", [])}
+    if args.json:
+        print(json.dumps({**info, "open": opened}, indent=2, default=str))
+        return EXIT_OK
+    if not source_state:
+        print(f"No runs yet for pipeline {pipeline.pipeline_name!r} (dataset {pipeline.dataset_name!r}).")
+        return EXIT_OK
+    print(f"pipeline {info['pipeline']} → {info['destination']} dataset {info['dataset']}")
+    print("cursors (newest campaign creation time listed, per type):")
+    for campaign_type, cursor in sorted(info["cursors"].items()):
+        print(f"  {campaign_type:10s} {cursor}")
+    print(f"campaigns still being refreshed: {len(opened)}")
+    for entry in opened[:15]:
+        print(f"  {entry['campaign_id']}  {entry.get('type') or '-':6s} {entry.get('status') or '-':10s} "
+              f"finished {entry.get('finished_at') or '-'}")
+    if len(opened) > 15:
+        print(f"  … and {len(opened) - 15} more (--json lists all)")
+    if info["retrying"]:
+        print(f"campaigns to retry (rejected or failed): {len(info['retrying'])}")
+    if info["last_run"]:
+        print("last run: " + ", ".join(f"{k}={v}" for k, v in info["last_run"].items()))
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .runner import build_and_check, source_refresh_hours
+
+    pipeline = _pipeline(args)
+    report = RunReport()
+    build_and_check(pipeline, report, source_refresh_hours({}))
+    print("built views: " + ", ".join(report.models))
+    print(report.checks.get("text", "no checks"))
+    return EXIT_STRICT if args.strict and report.checks.get("failures") else EXIT_OK
+
+
+def _cmd_simulator(args: argparse.Namespace) -> int:
+    from .simulator.__main__ import main as simulator_main
+
+    return simulator_main(["--port", str(args.port), "--campaigns", str(args.campaigns),
+                           "--seed", str(args.seed), "--latency-ms", str(args.latency_ms)])
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.dir), campaigns=args.campaigns, seed=args.seed, progress=_progress_printer())
+
+
+# -- terminal output --------------------------------------------------------------------------
+
+_progress_shown = False
+
+
+def _progress_printer():
+    if not sys.stderr.isatty():
+        return None
+
+    def show(report: RunReport) -> None:
+        global _progress_shown
+        _progress_shown = True
+        sys.stderr.write("\r\033[K" + report.progress_line())
+        sys.stderr.flush()
+
+    return show
+
+
+def _clear_progress() -> None:
+    global _progress_shown
+    if _progress_shown:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+        _progress_shown = False
+
+
+def _err(message: str) -> None:
+    _clear_progress()
+    print(message, file=sys.stderr)
+
+
+def print_table(rows: List[tuple], headers: Sequence[str]) -> None:
+    """A plain aligned text table (no extra dependency)."""
+    text = [[("" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in text]) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    for row in text:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

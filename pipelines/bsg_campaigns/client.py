@@ -1,0 +1,338 @@
+"""HTTP only: JWT login/refresh, 401 re-login, retries with backoff and Retry-After, a request
+rate cap, keep-alive sessions per thread. Knows nothing about campaigns' meaning.
+
+Why not dlt's RESTClient: it shares one session across threads, never refreshes on 401, and its
+retry layer cannot report the counts our run summary promises. This client is small and does
+exactly what the BSG API needs; the api key and the bearer never leave this module's objects
+(not in logs, exception texts, reprs).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Dict, Mapping, Optional
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+logger = logging.getLogger("bsg_campaigns.client")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = "bsg-campaigns (dlt connector)"
+
+
+class ApiError(Exception):
+    """A non-retryable HTTP answer, or retries exhausted. `status` is None for transport errors."""
+
+    def __init__(self, message: str, status: Optional[int] = None, body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class AuthError(ApiError):
+    """The api key was rejected (or the account may not do this): the user must fix config."""
+
+
+@dataclass
+class Response:
+    status: int
+    text: str
+    server_time: datetime  # the server's Date header (the API's clock), else the local clock
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    logins: int = 0
+    refreshes: int = 0
+    by_status: Dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, status: Optional[int]) -> None:
+        key = str(status) if status is not None else "error"
+        with self._lock:
+            self.requests += 1
+            self.by_status[key] = self.by_status.get(key, 0) + 1
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def as_dict(self) -> Dict[str, Any]:
+        with self._lock:
+            return {"requests": self.requests, "retries": self.retries, "logins": self.logins,
+                    "refreshes": self.refreshes, "by_status": dict(self.by_status)}
+
+
+class RateLimiter:
+    """At most `rate` request starts per second across all threads (None = unlimited)."""
+
+    def __init__(self, rate: Optional[float]) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 30.0
+    max_retry_after_seconds: float = 300.0
+    timeout_seconds: float = 30.0
+
+    def delay(self, attempt: int, retry_after: Optional[float]) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after_seconds)
+        base = min(self.backoff_seconds * (2 ** (attempt - 1)), self.max_backoff_seconds)
+        return base * (0.5 + random.random() / 2)  # jitter: spread retries of parallel workers
+
+
+class BsgClient:
+    """A thread-safe client for the BSG One-API."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        max_requests_per_second: Optional[float] = None,
+        pool_size: int = 16,
+        token_refresh_margin_seconds: float = 300.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._host = urlsplit(self.base_url).netloc
+        self.__api_key = api_key
+        self.retry = retry
+        self.stats = ClientStats()
+        self._limiter = RateLimiter(max_requests_per_second)
+        self._pool_size = pool_size
+        self._local = threading.local()
+        self._token_lock = threading.Lock()
+        self.__token: Optional[str] = None
+        self._token_exp: Optional[float] = None
+        self._refresh_margin = token_refresh_margin_seconds
+        self.last_server_time: Optional[datetime] = None
+
+    def __repr__(self) -> str:
+        return f"BsgClient(base_url={self.base_url!r}, api_key='***')"
+
+    # -- public calls ---------------------------------------------------------------------------
+
+    def login(self) -> Response:
+        """Log in with the api key (also the cheapest way to learn the server's clock)."""
+        with self._token_lock:
+            return self._login_locked()
+
+    def get(self, path: str, params: Optional[Mapping[str, Any]] = None,
+            ok_statuses: frozenset = frozenset({200})) -> Response:
+        """GET with auth and retries. Answers in `ok_statuses` are returned; others raise."""
+        return self._send("GET", path, params=params, ok_statuses=ok_statuses)
+
+    # -- auth -----------------------------------------------------------------------------------
+
+    def _bearer(self) -> str:
+        with self._token_lock:
+            if self.__token is None:
+                self._login_locked()
+            elif self._token_exp is not None and time.time() > self._token_exp - self._refresh_margin:
+                self._refresh_locked()
+            return self.__token  # type: ignore[return-value]
+
+    def _invalidate(self, token: str) -> None:
+        with self._token_lock:
+            if self.__token == token:
+                self.__token = None
+
+    def _login_locked(self) -> Response:
+        response = self._request_with_retries("POST", "/api/auth/login", json_body={"api_key": self.__api_key},
+                                              auth=None, ok_statuses=frozenset({200}), auth_call=True)
+        self._set_token(response, "login")
+        self.stats.add("logins")
+        return response
+
+    def _refresh_locked(self) -> None:
+        try:
+            response = self._request_with_retries("POST", "/api/auth/refresh", json_body=None,
+                                                  auth=self.__token, ok_statuses=frozenset({200}), auth_call=True)
+            self._set_token(response, "refresh")
+            self.stats.add("refreshes")
+        except ApiError as exc:
+            # An expired or revoked token cannot be refreshed: fall back to a fresh login.
+            logger.info("token refresh failed (%s); logging in again", exc)
+            self._login_locked()
+
+    def _set_token(self, response: Response, what: str) -> None:
+        try:
+            token = response.json()["bearer"]
+            if not isinstance(token, str) or not token:
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(f"{what} answered 200 without a bearer token", response.status) from None
+        self.__token = token
+        self._token_exp = jwt_expiry(token)
+
+    # -- transport ------------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, params: Optional[Mapping[str, Any]],
+              ok_statuses: frozenset) -> Response:
+        token = self._bearer()
+        try:
+            return self._request_with_retries(method, path, params=params, auth=token, ok_statuses=ok_statuses)
+        except ApiError as exc:
+            if exc.status != 401:
+                raise
+        # The token expired or was invalidated server-side: log in again once and retry.
+        self._invalidate(token)
+        return self._request_with_retries(method, path, params=params, auth=self._bearer(),
+                                          ok_statuses=ok_statuses)
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = USER_AGENT
+            session.headers["Accept"] = "application/json"
+            self._local.session = session
+        return session
+
+    def _request_with_retries(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
+                              json_body: Any = None, auth: Optional[str], ok_statuses: frozenset,
+                              auth_call: bool = False) -> Response:
+        url = self.base_url + path
+        headers = {"Authorization": f"Bearer {auth}"} if auth else {}
+        attempt = 0
+        while True:
+            attempt += 1
+            self._limiter.wait()
+            retry_after: Optional[float] = None
+            try:
+                raw = self._session().request(method, url, params=params, json=json_body, headers=headers,
+                                              timeout=self.retry.timeout_seconds, allow_redirects=False)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                self.stats.count(None)
+                failure = ApiError(f"{method} {path}: {type(exc).__name__} (no answer from {self._host})")
+            else:
+                response = Response(raw.status_code, raw.text, self._server_time(raw.headers.get("Date")))
+                self.stats.count(raw.status_code)
+                if raw.status_code in ok_statuses and _is_json(raw.text):
+                    return response
+                if raw.status_code in ok_statuses:
+                    # A truncated body, an HTML error page served with 200: transient, retry.
+                    failure = ApiError(f"{method} {path}: HTTP {raw.status_code} with a body that is not JSON",
+                                       raw.status_code, raw.text)
+                    if attempt >= self.retry.max_attempts:
+                        return response  # the caller decides (a detail becomes a rejected record)
+                else:
+                    failure = self._classify(method, path, raw.status_code, raw.text, auth_call)
+                if raw.is_redirect:
+                    # Never follow: a redirect to another host must not receive our bearer.
+                    raise ApiError(f"{method} {path}: unexpected redirect ({raw.status_code}) to "
+                                   f"{urlsplit(raw.headers.get('Location', '')).netloc or 'elsewhere'}",
+                                   raw.status_code)
+                if raw.status_code not in RETRY_STATUSES and raw.status_code not in ok_statuses:
+                    raise failure
+                retry_after = parse_retry_after(raw.headers.get("Retry-After"), response.server_time)
+            if attempt >= self.retry.max_attempts:
+                raise ApiError(f"{failure} — gave up after {attempt} attempts", failure.status, failure.body)
+            self.stats.add("retries")
+            delay = self.retry.delay(attempt, retry_after)
+            logger.debug("%s %s failed (%s); retry %d in %.2fs", method, path, failure, attempt, delay)
+            time.sleep(delay)
+
+    def _classify(self, method: str, path: str, status: int, text: str, auth_call: bool) -> ApiError:
+        message = _error_message(text)
+        if auth_call and path.endswith("/login") and status in (401, 403, 422):
+            return AuthError(f"the API rejected the api key ({status}: {message})", status, text)
+        if status == 403:
+            return AuthError(f"{method} {path}: not allowed for this account ({message})", status, text)
+        return ApiError(f"{method} {path}: HTTP {status} ({message})", status, text)
+
+    def _server_time(self, date_header: Optional[str]) -> datetime:
+        server_time = parse_http_date(date_header) or datetime.now(timezone.utc)
+        self.last_server_time = server_time
+        return server_time
+
+
+def jwt_expiry(token: str) -> Optional[float]:
+    """`exp` from a JWT's payload (unverified: we only need to know when to refresh)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        exp = claims.get("exp")
+        return float(exp) if isinstance(exp, (int, float)) else None
+    except (IndexError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def parse_http_date(value: Optional[str]) -> Optional[datetime]:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_retry_after(value: Optional[str], server_time: datetime) -> Optional[float]:
+    """Seconds, or an HTTP-date measured against the server's own clock (its Date header)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    when = parse_http_date(value)
+    return None if when is None else max((when - server_time).total_seconds(), 0.0)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _error_message(text: str) -> str:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return "non-JSON body" if text.strip() else "empty body"
+    if not isinstance(body, dict):
+        return "unexpected body"
+    message = str(body.get("message", "no message"))[:200]
+    errors = body.get("errors")
+    if isinstance(errors, dict) and errors:
+        message += " " + json.dumps(errors, ensure_ascii=False)[:300]
+    return message

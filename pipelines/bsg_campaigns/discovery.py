@@ -1,0 +1,110 @@
+"""Which campaigns exist: the list endpoint, per type, in creation-date windows, paged by what
+the server reports in `meta.page` (it may serve fewer rows than asked)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Iterator, List, Optional, Tuple
+
+from .client import ApiError, BsgClient
+from .records import RecordError, parse_timestamp
+
+logger = logging.getLogger("bsg_campaigns.discovery")
+
+LIST_PATH = "/api/campaigns"
+FILTER_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass(frozen=True)
+class ListedCampaign:
+    campaign_id: int
+    type: str
+    created_at: Optional[datetime]  # UTC; None when the list item's value is unreadable
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar months, clamping the day (Jan 31 + 1 month = Feb 28/29)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    for day in range(moment.day, 27, -1):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    return moment.replace(year=year, month=month, day=min(moment.day, 28))
+
+
+def creation_windows(start: datetime, end: datetime, months: int) -> List[Tuple[datetime, datetime]]:
+    """Consecutive [from, to] windows covering start..end, each at most `months` long
+    (the server rejects longer ones). Bounds are inclusive to the second, so windows never overlap."""
+    windows = []
+    cursor = start.replace(microsecond=0)
+    while cursor <= end:
+        upper = min(add_months(cursor, months) - timedelta(seconds=1), end)
+        windows.append((cursor, upper))
+        cursor = upper + timedelta(seconds=1)
+    return windows
+
+
+def format_filter_time(moment: datetime, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime(FILTER_FORMAT)
+
+
+def list_campaigns(
+    client: BsgClient,
+    campaign_type: str,
+    window: Tuple[datetime, datetime],
+    *,
+    page_size: int,
+    tz: tzinfo,
+) -> Iterator[ListedCampaign]:
+    """Every campaign of one type created inside `window`, following `meta.page`."""
+    offset = 0
+    base = {
+        "filter[type]": campaign_type,  # omitted, the server assumes sms
+        "filter[from]": format_filter_time(window[0], tz),
+        "filter[to]": format_filter_time(window[1], tz),
+        "sort": "id",
+        "way": "asc",
+        "page[limit]": page_size,
+    }
+    while True:
+        body = client.get(LIST_PATH, params={**base, "page[offset]": offset}).json()
+        items, total = _page(body)
+        for item in items:
+            yield _listed(item, campaign_type, tz)
+        offset += len(items)  # step by what was served, never by what was asked
+        if not items or total is None or offset >= total:
+            if items == [] and total is not None and offset < total:
+                logger.warning("list for %s stopped early: server reported %d campaigns, served %d",
+                               campaign_type, total, offset)
+            return
+
+
+def _page(body: object) -> Tuple[list, Optional[int]]:
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise ApiError("list endpoint answered without a 'data' list")
+    page = (body.get("meta") or {}).get("page") or {}
+    total = page.get("total") if isinstance(page, dict) else None
+    return body["data"], total if isinstance(total, int) else None
+
+
+def _listed(item: object, campaign_type: str, tz: tzinfo) -> ListedCampaign:
+    if not isinstance(item, dict) or isinstance(item.get("id"), bool):
+        raise ApiError(f"list item without a usable id: {str(item)[:100]}")
+    try:
+        campaign_id = int(item["id"])
+    except (KeyError, TypeError, ValueError):
+        raise ApiError(f"list item without a usable id: {str(item)[:100]}") from None
+    try:
+        created_at = parse_timestamp(item.get("created_at"), "created_at", tz)
+    except RecordError:
+        created_at = None
+    listed_type = item.get("type") or item.get("message_type") or campaign_type
+    return ListedCampaign(campaign_id, str(listed_type), created_at)
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)

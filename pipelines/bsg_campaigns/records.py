@@ -1,0 +1,320 @@
+"""One raw detail payload -> a typed campaign record, or a rejection with a specific reason.
+
+Pure: no I/O, no clock. Every tolerance documented in the README lives here:
+- envelopes: `{"data": {...}}`, a single locale-like key (`{"en-US": {...}}`), or a bare object;
+- field aliases: `type|message_type`, `started_at|start_at|start_date`,
+  `actual_start_at|real_start_at`, `total_price|"total price"`;
+- `total_price` as a string or a JSON number, parsed exactly as a Decimal (never via float);
+- `statistics` as an object, a one-object list, or `[]` (PHP's empty object);
+- `alternative_channels` as an object of channels, `[]`, `null` or absent;
+- naive timestamps read in the configured time zone, stored in UTC.
+Anything else is rejected, never guessed at: the raw text goes to `rejected_records`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from .tables import PRICE_PRECISION, PRICE_SCALE
+
+UTC = timezone.utc
+INT64_MAX = 2**63 - 1
+_PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_SCALE)
+_PRICE_MAX = Decimal(10) ** (PRICE_PRECISION - PRICE_SCALE)
+_PLAIN_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+_DIGITS = re.compile(r"^\d+$")
+_TIMESTAMP = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+ALIASES: Dict[str, Tuple[str, ...]] = {
+    "type": ("type", "message_type"),
+    "start_at": ("started_at", "start_at", "start_date"),
+    "real_start_at": ("actual_start_at", "real_start_at"),
+    "total_price": ("total_price", "total price"),
+}
+_PLAIN_FIELDS = (
+    "id", "name", "sender", "status", "finished_at", "created_at", "statistics",
+    "alternative_channels", "total_messages", "total_phones", "currency",
+)
+MAPPED_FIELDS = frozenset(_PLAIN_FIELDS).union(*ALIASES.values())
+
+
+class RecordError(ValueError):
+    """A payload that cannot be read under the documented tolerance; the text is the reason."""
+
+
+@dataclass(frozen=True)
+class StatisticRow:
+    channel: str
+    is_fallback: bool
+    status: str
+    message_count: int
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    campaign_id: int
+    name: Optional[str]
+    sender: Optional[str]
+    status: Optional[str]
+    type: Optional[str]
+    start_at: Optional[datetime]
+    real_start_at: Optional[datetime]
+    finished_at: Optional[datetime]
+    created_at: Optional[datetime]
+    total_messages: Optional[int]
+    total_phones: Optional[int]
+    total_price: Optional[Decimal]
+    currency: Optional[str]
+    fetched_at: datetime
+    extra_fields: Dict[str, Any] = field(default_factory=dict)
+    statistics: Tuple[StatisticRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rejection:
+    campaign_id: Optional[int]
+    fetched_at: datetime
+    reason: str
+    payload: str
+
+
+ParseResult = Union[CampaignRecord, Rejection]
+
+
+def parse_detail(
+    payload: Union[str, bytes],
+    *,
+    fetched_at: datetime,
+    tz: tzinfo = UTC,
+    expected_id: Optional[int] = None,
+) -> ParseResult:
+    """Parse the body of `GET /api/campaigns/{id}/detail`; never raises for bad input."""
+    text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
+    try:
+        document = load_json(text)
+        return parse_detail_object(unwrap_envelope(document), fetched_at=fetched_at, tz=tz,
+                                   expected_id=expected_id)
+    except RecordError as exc:
+        return Rejection(expected_id, fetched_at, str(exc), text)
+
+
+def load_json(text: str) -> Any:
+    """JSON with exact decimals and no silently-overwritten duplicate keys."""
+    if not text or not text.strip():
+        raise RecordError("empty body")
+    try:
+        return json.loads(text, parse_float=Decimal, object_pairs_hook=_reject_conflicting_keys)
+    except RecordError:
+        raise
+    except RecursionError:
+        raise RecordError("JSON nested too deeply") from None
+    except ValueError as exc:
+        raise RecordError(f"body is not valid JSON ({exc.__class__.__name__}: {_short(str(exc))})") from None
+
+
+def _reject_conflicting_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    obj: Dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj and obj[key] != value:
+            raise RecordError(f"duplicate key {key!r} with different values")
+        obj[key] = value
+    return obj
+
+
+def unwrap_envelope(document: Any) -> Dict[str, Any]:
+    """Accept `{"data": {...}}`, a single locale-like key, or the bare detail object."""
+    if not isinstance(document, dict):
+        raise RecordError(f"expected a JSON object, got {_json_type(document)}")
+    if "id" in document:
+        return document
+    data = document.get("data")
+    if isinstance(data, dict):
+        return data
+    if "data" in document:
+        raise RecordError(f"'data' holds {_json_type(data)}, not a campaign object")
+    if len(document) == 1:
+        (key, inner), = document.items()
+        if isinstance(inner, dict) and "id" in inner:
+            return inner
+    keys = ", ".join(sorted(map(str, document))[:5])
+    raise RecordError(f"unknown envelope (no campaign object under 'data', a single key, or bare); keys: {keys}")
+
+
+def parse_detail_object(
+    obj: Dict[str, Any], *, fetched_at: datetime, tz: tzinfo, expected_id: Optional[int]
+) -> CampaignRecord:
+    campaign_id = _integer(obj.get("id"), "id", required=True)
+    if expected_id is not None and campaign_id != expected_id:
+        raise RecordError(f"asked for campaign {expected_id}, got id {campaign_id}")
+    campaign_type = _string(_alias(obj, "type"), "type")
+    if "statistics" not in obj:
+        raise RecordError("missing field 'statistics'")
+    channel = campaign_type or "unknown"
+    rows = [StatisticRow(channel, False, s, n) for s, n in _statistics(obj["statistics"], "statistics")]
+    rows.extend(_fallback_rows(obj.get("alternative_channels")))
+    return CampaignRecord(
+        campaign_id=campaign_id,
+        name=_string(obj.get("name"), "name"),
+        sender=_string(obj.get("sender"), "sender"),
+        status=_string(obj.get("status"), "status"),
+        type=campaign_type,
+        start_at=parse_timestamp(_alias(obj, "start_at"), "start_at", tz),
+        real_start_at=parse_timestamp(_alias(obj, "real_start_at"), "real_start_at", tz),
+        finished_at=parse_timestamp(obj.get("finished_at"), "finished_at", tz),
+        created_at=parse_timestamp(obj.get("created_at"), "created_at", tz),
+        total_messages=_integer(obj.get("total_messages"), "total_messages"),
+        total_phones=_integer(obj.get("total_phones"), "total_phones"),
+        total_price=parse_price(_alias(obj, "total_price")),
+        currency=_string(obj.get("currency"), "currency"),
+        fetched_at=fetched_at,
+        extra_fields={k: v for k, v in obj.items() if k not in MAPPED_FIELDS},
+        statistics=tuple(rows),
+    )
+
+
+def _alias(obj: Dict[str, Any], meaning: str) -> Any:
+    present = [(name, obj[name]) for name in ALIASES[meaning] if name in obj]
+    values = {json.dumps(v, default=str, sort_keys=True) for _, v in present}
+    if len(values) > 1:
+        names = "/".join(name for name, _ in present)
+        raise RecordError(f"conflicting values for {names}")
+    return present[0][1] if present else None
+
+
+def _statistics(value: Any, where: str) -> List[Tuple[str, int]]:
+    if isinstance(value, list):
+        if not value:
+            return []  # PHP encodes an empty object as []
+        if len(value) != 1:
+            raise RecordError(f"{where} is a list of {len(value)} items; expected one object")
+        value = value[0]
+    if not isinstance(value, dict):
+        raise RecordError(f"{where} is {_json_type(value)}; expected an object of counts")
+    return [(str(status), _integer(count, f"{where}.{status}", required=True))
+            for status, count in value.items()]
+
+
+def _fallback_rows(value: Any) -> List[StatisticRow]:
+    if value is None or value == []:
+        return []
+    if not isinstance(value, dict):
+        raise RecordError(f"alternative_channels is {_json_type(value)}; expected an object, [] or null")
+    rows: List[StatisticRow] = []
+    for channel, block in value.items():
+        if block is None or block == [] or block == {}:
+            continue
+        if not isinstance(block, dict):
+            raise RecordError(f"alternative_channels.{channel} is {_json_type(block)}; expected an object")
+        if "statistics" not in block:
+            raise RecordError(f"alternative_channels.{channel} has no 'statistics'")
+        where = f"alternative_channels.{channel}.statistics"
+        rows.extend(StatisticRow(str(channel), True, s, n) for s, n in _statistics(block["statistics"], where))
+    return rows
+
+
+def _integer(value: Any, where: str, required: bool = False) -> Optional[int]:
+    """Counts and ids: non-negative int64; integral numbers and digit strings are accepted."""
+    if value is None:
+        if required:
+            raise RecordError(f"missing value for {where}")
+        return None
+    if isinstance(value, bool):
+        raise RecordError(f"{where} is a boolean, expected an integer")
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value():
+            raise RecordError(f"{where} is not a whole number: {_short(str(value))}")
+        value = int(value)
+    elif isinstance(value, str):
+        if not _DIGITS.match(value.strip()):
+            raise RecordError(f"{where} is not an integer: {_short(value)!r}")
+        value = int(value.strip())
+    elif not isinstance(value, int):
+        raise RecordError(f"{where} is {_json_type(value)}, expected an integer")
+    if value < 0:
+        raise RecordError(f"{where} is negative: {value}")
+    if value > INT64_MAX:
+        raise RecordError(f"{where} is too large for a 64-bit integer")
+    return value
+
+
+def _string(value: Any, where: str) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # e.g. a numeric short-code sender
+    raise RecordError(f"{where} is {_json_type(value)}, expected a string")
+
+
+def parse_price(value: Any) -> Optional[Decimal]:
+    """Exact money: a plain decimal string or a JSON number; at most 7 significant decimals."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise RecordError("total_price is a boolean")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _PLAIN_DECIMAL.match(text):
+            raise RecordError(f"total_price is not a plain decimal number: {_short(value)!r}")
+        price = Decimal(text)
+    elif isinstance(value, (int, Decimal)):
+        price = Decimal(value)
+    else:
+        raise RecordError(f"total_price is {_json_type(value)}")
+    if not price.is_finite():
+        raise RecordError(f"total_price is not finite: {price}")
+    if price < 0:
+        raise RecordError(f"total_price is negative: {price}")
+    try:
+        quantized = price.quantize(_PRICE_QUANTUM)
+    except InvalidOperation:
+        raise RecordError("total_price is too large") from None
+    if quantized != price:
+        raise RecordError(f"total_price has more than {PRICE_SCALE} decimals: {_short(str(value))}")
+    if quantized >= _PRICE_MAX:
+        raise RecordError("total_price is too large")
+    return quantized
+
+
+def parse_timestamp(value: Any, where: str, tz: tzinfo) -> Optional[datetime]:
+    """`yyyy-mm-dd hh:mm:ss` (naive: read in `tz`), also ISO 8601 with `T`, fraction, offset."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"{where} is {_json_type(value)}, expected a timestamp string")
+    match = _TIMESTAMP.match(value.strip())
+    if not match:
+        raise RecordError(f"{where} is not a 'yyyy-mm-dd hh:mm:ss' timestamp: {_short(value)!r}")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise RecordError(f"{where} is not a valid date/time: {_short(value)!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, Decimal, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

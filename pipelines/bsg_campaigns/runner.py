@@ -1,0 +1,141 @@
+"""One run, end to end: finish any interrupted load, extract + load the source, build the SQL
+models, run the checks. Raises `UserError` for what the user must fix (exit 2) and
+`RunFailed` for what failed at the API or destination (exit 1); the CLI only formats."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from . import settings as defaults
+from .client import ApiError, AuthError
+from .config import ConfigError, validate_identifier
+from .fetch import ApiUnavailable
+from .report import RunReport
+
+logger = logging.getLogger("bsg_campaigns.runner")
+
+
+class UserError(Exception):
+    """Something the user must fix (configuration, credentials): exit code 2."""
+
+
+class RunFailed(Exception):
+    """The API or the destination failed; the state did not advance, the next run resumes."""
+
+
+def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str] = None,
+                  pipelines_dir: Optional[str] = None, pipeline_name: str = defaults.PIPELINE_NAME,
+                  duckdb_path: Optional[str] = None) -> dlt.Pipeline:
+    dataset = validate_identifier("dataset_name", dataset_name or defaults.DATASET_NAME)
+    target: Any = destination or "duckdb"
+    if duckdb_path is not None:
+        target = dlt.destinations.duckdb(str(Path(duckdb_path).resolve()))
+    kwargs: Dict[str, Any] = {"pipeline_name": pipeline_name, "destination": target, "dataset_name": dataset}
+    if pipelines_dir:
+        kwargs["pipelines_dir"] = pipelines_dir
+    try:
+        return dlt.pipeline(**kwargs)
+    except Exception as exc:  # an unknown destination name, a bad credentials string
+        raise UserError(f"Cannot set up destination {destination or 'duckdb'!r}: {exc}") from None
+
+
+def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_models: bool = True,
+        **source_args: Any) -> RunReport:
+    """Extract and load; `source_args` override injected config (campaign_ids, backfill_*, ...)."""
+    from . import bsg_source
+
+    report = report or RunReport()
+    _finish_interrupted_load(pipeline)
+    try:
+        source = bsg_source(report=report, **source_args)
+    except ConfigFieldMissingException as exc:
+        raise UserError(_missing_config_message(exc)) from None
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        info = pipeline.run(source)
+    except PipelineStepFailed as exc:
+        raise _translate(exc) from None
+    report.load_ids = list(info.loads_ids)
+    if build_models:
+        build_and_check(pipeline, report, source_refresh_hours(source_args))
+    return report
+
+
+def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float) -> None:
+    """Rebuild the SQL views and run the data-quality checks (the analyst layer)."""
+    try:
+        from .models import CheckContext, build_models, run_checks
+    except ImportError:  # the analyst layer is optional for a bare extract
+        return
+    report.models = build_models(pipeline)
+    checks = run_checks(pipeline, CheckContext(refresh_window_hours=int(refresh_window_hours),
+                                               campaigns_listed=report.listed_total,
+                                               campaigns_loaded=report.fetched))
+    report.checks = checks.to_dict()
+    report.checks["summary"] = (f"{len(checks.failures)} failed, {len(checks.warnings)} warnings, "
+                                f"{len(checks.results)} run")
+    report.checks["text"] = checks.to_text()
+
+
+def source_refresh_hours(source_args: Dict[str, Any]) -> float:
+    value = source_args.get("refresh_window_hours")
+    if value is None:
+        value = dlt.config.get("sources.bsg.refresh_window_hours")
+    return float(value) if value is not None else float(defaults.DEFAULT_REFRESH_WINDOW_HOURS)
+
+
+def _finish_interrupted_load(pipeline: dlt.Pipeline) -> None:
+    """A killed run may leave extracted/normalized packages: load them before extracting anew,
+    so the state and the rows they carry land together, exactly once."""
+    if not pipeline.has_pending_data:
+        return
+    logger.warning("found data from an interrupted run: loading it first")
+    try:
+        if pipeline.list_extracted_load_packages():
+            pipeline.normalize()
+        if pipeline.list_normalized_load_packages():
+            pipeline.load()
+    except PipelineStepFailed as exc:
+        raise _translate(exc) from None
+
+
+def _translate(exc: PipelineStepFailed) -> Exception:
+    cause = _root_cause(exc)
+    if isinstance(cause, AuthError):
+        return UserError(
+            f"The BSG API rejected the api key ({cause}). Check `api_key` under [sources.bsg] in "
+            ".dlt/secrets.toml (or SOURCES__BSG__API_KEY) and `base_url` (SOURCES__BSG__BASE_URL). "
+            "Nothing was loaded and the incremental state did not move.")
+    if isinstance(cause, ConfigError):
+        return UserError(str(cause))
+    if isinstance(cause, (ApiUnavailable, ApiError)):
+        return RunFailed(f"The BSG API failed during {exc.step}: {cause}. Nothing was committed for "
+                         "this run; the next run resumes from the last committed state.")
+    return RunFailed(f"The pipeline failed during {exc.step}: {type(cause).__name__}: {cause}. "
+                     "Data already extracted stays pending and is loaded first by the next run.")
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: List[int] = []
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.append(id(current))
+        if isinstance(current, (AuthError, ApiError, ApiUnavailable, ConfigError)):
+            return current
+        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
+    return exc
+
+
+def _missing_config_message(exc: ConfigFieldMissingException) -> str:
+    fields = ", ".join(f"`{f}`" for f in exc.fields)
+    hints = "; ".join(f"SOURCES__BSG__{f.upper()}" for f in exc.fields)
+    return (f"Missing setting {fields} for the BSG source. Put it under [sources.bsg] in "
+            f".dlt/secrets.toml (see .dlt/secrets.toml.example) or set the environment variable "
+            f"({hints}). Nothing was run.")

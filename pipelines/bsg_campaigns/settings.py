@@ -1,0 +1,40 @@
+"""Defaults and constants in one place. User-facing defaults are mirrored, documented, in
+`.dlt/config.toml`; code reads them through dlt injection, never from here directly at run time
+except as the fallback default."""
+
+from __future__ import annotations
+
+PIPELINE_NAME = "bsg_campaigns"
+DATASET_NAME = "bsg_campaigns"
+SOURCE_NAME = "bsg"  # config section: [sources.bsg] / SOURCES__BSG__*
+
+DEFAULT_BASE_URL = "https://one-api.bsg.world"
+DEFAULT_TYPES = ("rcs", "sms")
+# Delivery reports and reads keep arriving after a campaign is done: RCS validity is up to 72 h
+# and an SMS fallback may add up to 72 h more. 7 days covers both with a margin.
+DEFAULT_REFRESH_WINDOW_HOURS = 168
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_CONCURRENCY = 8
+DEFAULT_PAGE_SIZE = 500
+DEFAULT_LIST_WINDOW_MONTHS = 3  # server rule: filter[from]..filter[to] spans at most 3 months
+DEFAULT_CURSOR_OVERLAP_MINUTES = 60
+DEFAULT_START_DAYS_BACK = 365  # first run lists this far back unless start_date is set
+
+PAGE_SIZE_MIN = 15
+PAGE_SIZE_MAX = 500
+
+# Campaign statuses after which the campaign sends nothing more. Counts still move afterwards
+# (delivery reports, reads, fallback SMS), which is what the refresh window is for.
+FINAL_STATUSES = ("done", "stopped", "spam")
+CAMPAIGN_STATUSES = ("creation", "moderation", "spam", "scheduled", "sending", "paused", "stopped", "done")
+
+# Message statuses the reference documents, by meaning. Any other key is still loaded.
+PENDING_STATUSES = ("scheduled", "moderation", "accepted", "sending", "sent")
+DELIVERED_STATUSES = ("delivered", "read")
+FAILED_STATUSES = ("failed", "undelivered", "expired", "not_rcs_user", "not_viber_user")
+UNKNOWN_STATUSES = ("unknown",)
+KNOWN_MESSAGE_STATUSES = PENDING_STATUSES + DELIVERED_STATUSES + FAILED_STATUSES + UNKNOWN_STATUSES
+
+# Channels that report reads; read_rate is NULL for the others.
+READ_RECEIPT_CHANNELS = ("rcs", "viber", "whatsapp")
+FALLBACK_CHANNEL = "sms"

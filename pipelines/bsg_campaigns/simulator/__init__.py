@@ -1,0 +1,19 @@
+"""An offline, deterministic BSG One-API simulator for demos, integration tests and benchmarks.
+
+    from bsg_campaigns.simulator import Simulator, SimulatorConfig
+    with Simulator(SimulatorConfig(seed=42, campaigns=300)).start() as sim:
+        sim.base_url, sim.api_key          # talk real HTTP to it
+        sim.advance(hours=6)               # the simulated clock moves only when told
+        sim.configure(fault_rate=0.1)      # runtime knobs, thread-safe
+
+Pure stdlib. The campaign catalogue is a pure function of the seed; every campaign's detail is
+a pure function of (campaign, simulated now). Modules: config (settings and knobs), campaign
+(one campaign's evolution), catalogue (the index), render (bodies and variants), listing (the
+list endpoint), auth (JWT), traffic (stats, rate limit, faults), api (routing), server (HTTP),
+core (the Simulator object).
+"""
+
+from .config import KNOB_NAMES, VARIANT_OPTIONS, SimulatorConfig
+from .core import Simulator
+
+__all__ = ["Simulator", "SimulatorConfig", "KNOB_NAMES", "VARIANT_OPTIONS"]

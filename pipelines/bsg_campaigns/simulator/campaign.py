@@ -1,0 +1,239 @@
+"""One campaign's life as a pure function of (profile, simulated time).
+
+A profile is drawn once from a per-campaign RNG (seeded by seed and id, so it never depends on
+other campaigns). Counts are closed forms, no per-message loops: every final outcome class k has
+a final count F_k; the number of messages that reached k by time t is
+floor(F_k * min(progress(t - lag_k), ramp_k(t))), computed in integers on a 2**20 progress grid,
+so the counts are monotone, never overshoot and settle exactly. Single-status counting: every
+message is counted once under its current status, so the primary block always sums to
+total_messages. Everything settles at most ~5 days after finished_at.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from decimal import Decimal
+from typing import Dict, List, Optional, Sequence, Tuple
+
+PRIMARY_KEYS: Tuple[str, ...] = (
+    "delivered", "sent", "scheduled", "moderation", "accepted", "sending", "expired",
+    "failed", "undelivered", "unknown", "read", "not_viber_user", "not_rcs_user",
+)
+FALLBACK_KEYS: Tuple[str, ...] = PRIMARY_KEYS[:10]
+KINDS: Tuple[str, ...] = ("sms", "rcs", "whatsapp")
+SCALE = 1 << 20  # progress grid: integer maths keeps sums exact
+QUEUE_S = 5.0  # seconds a dispatched message sits in "sending"
+HOUR = 3600.0
+_BASE_PRICE = {"sms": Decimal("0.0160000"), "rcs": Decimal("0.0300000"),
+               "whatsapp": Decimal("0.0450000")}
+_PRICE_STEP = {"sms": Decimal("0.0010000"), "rcs": Decimal("0.0025000"),
+               "whatsapp": Decimal("0.0020000")}
+
+
+def unit_price(kind: str, sender_idx: int) -> Decimal:
+    """Per-message price: varies a little per sender (exact decimals, never floats)."""
+    return _BASE_PRICE[kind] + _PRICE_STEP[kind] * (sender_idx % 4)
+
+
+def _ramp(x: float, tau: float, horizon: float) -> int:
+    """Monotone 0..SCALE: fast exponential approach, exactly SCALE from `horizon` on."""
+    if x <= 0.0:
+        return 0
+    if x >= horizon:
+        return SCALE
+    return int(SCALE * (1.0 - math.exp(-x / tau)) / (1.0 - math.exp(-horizon / tau)))
+
+
+def _split(rng: random.Random, n: int, shares: Sequence[float]) -> List[int]:
+    """Split n messages into len(shares)+1 classes; class 0 takes the remainder."""
+    if n <= 60:  # small campaigns: draw per message so 1-message campaigns vary too
+        counts = [0] * (len(shares) + 1)
+        for _ in range(n):
+            u, k = rng.random(), 0
+            for i, s in enumerate(shares):
+                if u < s:
+                    k = i + 1
+                    break
+                u -= s
+            counts[k] += 1
+        return counts
+    rest = [int(n * s) for s in shares]
+    return [n - sum(rest)] + rest
+
+
+class Profile:
+    """Static facts of one campaign; times are epoch seconds (UTC), integers for timeline points."""
+
+    __slots__ = (
+        "id", "kind", "sender_idx", "created", "total", "phones", "creation_end", "mod_end",
+        "start_at", "actual", "finish", "fate", "active", "pause_start", "pause_len", "n_disp",
+        "f_dl", "f_rd", "f_und", "f_fail", "f_exp", "f_nru", "f_unk", "lag_d", "lag_r", "lag_u",
+        "lag_f", "lag_n", "tau_d", "tau_r", "tau_u", "h_d", "h_r", "h_u", "validity",
+        "fallback", "g_dl", "g_und", "g_fail", "g_exp", "m_final", "lag_fd", "lag_fu", "lag_ff",
+        "tau_fd", "tau_fu", "fb_validity", "unit", "fb_unit",
+    )
+
+    def progress(self, t: float) -> int:
+        """Share of the n_disp messages dispatched by t, on the 0..SCALE grid (monotone)."""
+        a = self.actual
+        if a is None or t <= a:
+            return 0
+        e = t - a
+        if self.pause_len and t > self.pause_start:
+            e = (self.pause_start - a) + max(0.0, t - self.pause_start - self.pause_len)
+        if e >= self.active:
+            return SCALE
+        return int(SCALE * e / self.active)
+
+    def status(self, t: float) -> str:
+        if t < self.creation_end:
+            return "creation"
+        if t < self.mod_end:
+            return "moderation"
+        if self.fate == "spam":
+            return "spam"
+        if t < self.actual:
+            return "scheduled"
+        if t < self.finish:
+            if self.pause_len and self.pause_start <= t < self.pause_start + self.pause_len:
+                return "paused"
+            return "sending"
+        return "stopped" if self.fate == "stopped" else "done"
+
+    def _fallback_pool(self, t: float) -> int:
+        """Messages handed to the SMS fallback by t: expired + not_rcs_user so far."""
+        p_exp = self.progress(t - QUEUE_S - self.validity)
+        p_nru = self.progress(t - QUEUE_S - self.lag_n)
+        return self.f_exp * p_exp // SCALE + self.f_nru * p_nru // SCALE
+
+    def counts(self, t: float) -> Tuple[Dict[str, int], Optional[Dict[str, int]], int, int]:
+        """(primary stats, fallback stats or None, cumulative dispatched, fallback SMS sent)."""
+        primary = dict.fromkeys(PRIMARY_KEYS, 0)
+        fb = dict.fromkeys(FALLBACK_KEYS, 0) if self.fallback else None
+        total = self.total
+        if t < self.mod_end:
+            primary["moderation"] = total
+            return primary, fb, 0, 0
+        if self.fate == "spam":
+            primary["failed"] = total
+            return primary, fb, 0, 0
+        if t < self.actual:
+            primary["scheduled"] = total
+            return primary, fb, 0, 0
+        n, rel = self.n_disp, t - self.actual
+        x = n * self.progress(t) // SCALE
+        y = n * self.progress(t - QUEUE_S) // SCALE
+        a_d = _ramp(rel, self.tau_d, self.h_d)
+        dl = self.f_dl * min(self.progress(t - QUEUE_S - self.lag_d), a_d) // SCALE
+        a_r = a_d * _ramp(rel, self.tau_r, self.h_r) // SCALE
+        rd = self.f_rd * min(self.progress(t - QUEUE_S - self.lag_d - self.lag_r), a_r) // SCALE
+        und = self.f_und * min(self.progress(t - QUEUE_S - self.lag_u),
+                               _ramp(rel, self.tau_u, self.h_u)) // SCALE
+        fail = self.f_fail * self.progress(t - QUEUE_S - self.lag_f) // SCALE
+        p_exp = self.progress(t - QUEUE_S - self.validity)
+        exp = self.f_exp * p_exp // SCALE
+        unk = self.f_unk * p_exp // SCALE
+        nru = self.f_nru * self.progress(t - QUEUE_S - self.lag_n) // SCALE
+        cancelled = total - n
+        done = t >= self.finish
+        primary.update(
+            delivered=dl - rd, read=rd, undelivered=und, expired=exp, unknown=unk,
+            not_rcs_user=nru, sending=x - y, sent=y - (dl + und + fail + exp + unk + nru),
+            scheduled=n - x + (0 if done else cancelled), failed=fail + (cancelled if done else 0),
+        )
+        m = 0
+        if fb is not None and self.m_final:
+            m = exp + nru
+            mf = self.m_final
+            f_dl = min(self.g_dl * self._fallback_pool(t - self.lag_fd) // mf,
+                       self.g_dl * _ramp(rel, self.tau_fd, 24 * HOUR) // SCALE)
+            f_und = min(self.g_und * self._fallback_pool(t - self.lag_fu) // mf,
+                        self.g_und * _ramp(rel, self.tau_fu, 36 * HOUR) // SCALE)
+            f_fail = self.g_fail * self._fallback_pool(t - self.lag_ff) // mf
+            f_exp = self.g_exp * self._fallback_pool(t - self.fb_validity) // mf
+            fb.update(delivered=f_dl, undelivered=f_und, failed=f_fail, expired=f_exp,
+                      sent=m - (f_dl + f_und + f_fail + f_exp))
+        return primary, fb, x, m
+
+    def list_stats(self, t: float) -> Tuple[int, int]:
+        """The list endpoint's (delivered, sent): cumulative, unlike the detail's counts."""
+        primary, _, dispatched, _ = self.counts(t)
+        return primary["delivered"] + primary["read"], dispatched
+
+    def price(self, dispatched: int, fb_sent: int) -> Decimal:
+        return self.unit * dispatched + self.fb_unit * fb_sent
+
+    def settled_at(self) -> Optional[float]:
+        """Simulated time from which counts never change again (None: spam, settles at mod_end)."""
+        if self.fate == "spam":
+            return float(self.mod_end)
+        pool_end = self.finish + QUEUE_S + max(self.validity, self.lag_n)
+        tail = max(self.lag_fd, self.lag_fu, self.lag_ff, self.fb_validity) if self.fallback else 0
+        return max(
+            self.finish + QUEUE_S + max(self.lag_d + self.lag_r, self.lag_u, self.validity),
+            self.actual + max(self.h_d, self.h_r, self.h_u, 36 * HOUR),
+            pool_end + tail,
+        )
+
+
+def make_profile(seed: int, cid: int, kind: str, sender_idx: int, created: int,
+                 fallback_share: float) -> Profile:
+    """Draw a campaign's static facts from its own RNG (deterministic per seed and id)."""
+    rng = random.Random(seed * 1_000_003 + cid)
+    p = Profile()
+    p.id, p.kind, p.sender_idx, p.created = cid, kind, sender_idx, created
+    if rng.random() < 0.15:
+        total = 1
+    else:
+        total = min(5000, max(2, int(math.exp(rng.uniform(math.log(2), math.log(5001))))))
+    p.total = total
+    p.phones = total - rng.randint(0, total // 20) if rng.random() < 0.3 else total
+    p.creation_end = created + rng.randint(1, 5)
+    p.mod_end = p.creation_end + rng.randint(5, 120)
+    p.start_at = created if rng.random() < 0.6 else created + rng.randint(60, 2 * 3600)
+    p.actual = max(p.start_at, p.mod_end) + rng.randint(2, 20)
+    active = 1 + int(total / rng.uniform(5.0, 60.0))
+    u = rng.random()
+    p.fate = "spam" if u < 0.025 else "stopped" if u < 0.055 else "done"
+    p.pause_start, p.pause_len = 0, 0
+    if p.fate == "done" and u > 0.985 and active >= 10:  # a rare temporary pause
+        p.pause_start = p.actual + rng.randint(1, active - 1)
+        p.pause_len = rng.randint(600, 6 * 3600)
+    if p.fate == "stopped":
+        frac = rng.uniform(0.1, 0.9)
+        p.n_disp = int(total * frac)
+        active = max(1, int(active * frac))
+    else:
+        p.n_disp = total
+    p.active = active
+    p.finish = p.actual + active + p.pause_len
+    n = p.n_disp
+    if kind == "sms":
+        dl, fail, und, exp, unk = _split(rng, n, (rng.uniform(0, 0.02), rng.uniform(0.02, 0.08),
+                                                  rng.uniform(0, 0.04), rng.uniform(0, 0.01)))
+        nru = 0
+    else:
+        nru_share = rng.uniform(0.05, 0.25) if kind == "rcs" else 0.0
+        dl, fail, und, exp, nru = _split(rng, n, (rng.uniform(0, 0.02), rng.uniform(0.01, 0.05),
+                                                  rng.uniform(0.02, 0.10), nru_share))
+        unk = 0
+    p.f_dl, p.f_fail, p.f_und, p.f_exp, p.f_nru, p.f_unk = dl, fail, und, exp, nru, unk
+    p.f_rd = 0 if kind == "sms" else _split(rng, dl, (rng.uniform(0.3, 0.8),))[1]
+    p.lag_d, p.lag_r, p.lag_u = rng.uniform(2, 30), rng.uniform(5, 600), rng.uniform(10, 120)
+    p.lag_f, p.lag_n = rng.uniform(1, 5), rng.uniform(1, 10)
+    p.tau_d, p.h_d = rng.uniform(20, 600), rng.uniform(24, 48) * HOUR
+    p.tau_r, p.h_r = rng.uniform(600, 6 * HOUR), 72 * HOUR
+    p.tau_u, p.h_u = rng.uniform(300, 3 * HOUR), rng.uniform(12, 36) * HOUR
+    p.validity = rng.randint(24, 72) * HOUR
+    p.fallback = kind == "rcs" and rng.random() < fallback_share
+    p.m_final = exp + nru if p.fallback else 0
+    # fallback SMS outcomes: [delivered, undelivered, failed, expired]
+    p.g_dl, p.g_und, p.g_fail, p.g_exp = _split(rng, p.m_final, (
+        rng.uniform(0.02, 0.08), rng.uniform(0, 0.01), rng.uniform(0.01, 0.04)))
+    p.lag_fd, p.lag_fu, p.lag_ff = rng.uniform(3, 30), rng.uniform(30, 300), rng.uniform(1, 3)
+    p.tau_fd, p.tau_fu = rng.uniform(30, 600), rng.uniform(300, 2 * HOUR)
+    p.fb_validity = rng.randint(12, 48) * HOUR
+    p.unit = unit_price(kind, sender_idx)
+    p.fb_unit = unit_price("sms", sender_idx)
+    return p

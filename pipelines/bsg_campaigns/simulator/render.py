@@ -1,0 +1,166 @@
+"""Turning a campaign at a simulated time into response bodies: the canonical (real) detail
+shape, the list item, and the served detail with its shape variants, persistent corruption and
+extra (unmapped) fields. Money is Decimal end to end; a price served "as a number" is spliced
+into the JSON text as its exact digits, never through a float."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Dict, Optional, Tuple
+
+from .campaign import Profile
+from .catalogue import Catalogue, mix
+from .config import VARIANT_OPTIONS, Knobs
+
+SEVEN = Decimal("0.0000001")
+_DIMS = tuple(VARIANT_OPTIONS)
+_LOCALES = ("en-US", "en-US", "uk-UA", "ru-RU")
+_RAW_PRICE = "\x00raw-price\x00"  # placeholder replaced by the price's digits after dumps
+CORRUPTIONS = ("stat_value_str", "missing_id", "price_abc", "data_string", "statistics_string")
+
+
+def naive(ts: Optional[float], zone: Any) -> Optional[str]:
+    """'yyyy-mm-dd hh:mm:ss' in the server time zone (the API's naive timestamp format)."""
+    if ts is None:
+        return None
+    if zone is None or getattr(zone, "key", "") == "UTC":
+        return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(int(ts), zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def price_text(value: Decimal) -> str:
+    """Exactly seven decimals, as the API's total_price string."""
+    return format(value.quantize(SEVEN), "f")
+
+
+def number_text(value: Decimal) -> str:
+    """Shortest exact decimal digits for a JSON number (e.g. 12.34, 0)."""
+    text = format(value.quantize(SEVEN), "f").rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def canonical(cat: Catalogue, idx: int, t: float, zone: Any, currency: str) -> Dict[str, Any]:
+    """The real-shape inner detail object of campaign `idx` at simulated time `t`."""
+    p = cat.profile(idx)
+    primary, fb, dispatched, fb_sent = p.counts(t)
+    started = t >= p.actual and p.fate != "spam"
+    return {
+        "id": p.id,
+        "name": cat.name(idx),
+        "sender": cat.sender(idx),
+        "status": p.status(t),
+        "type": p.kind,
+        "started_at": naive(p.start_at, zone),
+        "actual_start_at": naive(p.actual, zone) if started else None,
+        "finished_at": naive(p.finish, zone) if started and t >= p.finish else None,
+        "created_at": naive(p.created, zone),
+        "statistics": primary,
+        "total_messages": p.total,
+        "total_phones": p.phones,
+        "total_price": price_text(p.price(dispatched, fb_sent)),
+        "currency": currency,
+        "alternative_channels": {"sms": {"statistics": fb}} if fb is not None else [],
+    }
+
+
+def list_item(cat: Catalogue, idx: int, t: float, zone: Any) -> Dict[str, Any]:
+    """A list endpoint row: other field names, cumulative statistics, currency often null."""
+    p = cat.profile(idx)
+    primary, _, dispatched, fb_sent = p.counts(t)
+    started = t >= p.actual and p.fate != "spam"
+    return {
+        "id": p.id,
+        "name": cat.name(idx),
+        "sender": cat.sender(idx),
+        "status": p.status(t),
+        "message_type": p.kind,
+        "start_at": naive(p.start_at, zone),
+        "real_start_at": naive(p.actual, zone) if started else None,
+        "finished_at": naive(p.finish, zone) if started and t >= p.finish else None,
+        "created_at": naive(p.created, zone),
+        "statistics": {"delivered": primary["delivered"] + primary["read"], "sent": dispatched},
+        "calculated_price": price_text(p.price(dispatched, fb_sent)),
+        "currency": None,
+    }
+
+
+def variant_choice(seed: int, cid: int, plan: Tuple[str, ...]) -> Tuple[str, ...]:
+    """Per-campaign variant per dimension: fixed by the plan, or hashed when 'mixed'."""
+    out = []
+    for d, (dim, fixed) in enumerate(zip(_DIMS, plan)):
+        if fixed == "mixed":
+            opts = VARIANT_OPTIONS[dim]
+            fixed = opts[mix(seed, cid, 300 + d) % len(opts)]
+        out.append(fixed)
+    return tuple(out)
+
+
+def corruption_of(seed: int, cid: int, rate: float) -> Optional[str]:
+    """Persistent per campaign: the same campaigns stay broken, and the set grows with rate."""
+    if rate <= 0 or mix(seed, cid, 99) / 18446744073709551616.0 >= rate:
+        return None
+    return CORRUPTIONS[mix(seed, cid, 98) % len(CORRUPTIONS)]
+
+
+def _extra(p: Profile) -> Dict[str, Any]:
+    return {"channel_options": {"validity_hours": int(p.validity // 3600),
+                                "fallback": "sms" if p.fallback else None,
+                                "route": "premium" if p.id % 3 == 0 else "standard"},
+            "priority": 1 + p.id % 3}
+
+
+def served_detail(cat: Catalogue, idx: int, t: float, knobs: Knobs, currency: str) -> bytes:
+    """The detail response body for campaign `idx` with the current knobs applied."""
+    obj = canonical(cat, idx, t, knobs.zone, currency)
+    cid = obj["id"]
+    envelope, type_f, start_f, actual_f, price_as, stats_as, no_fb = variant_choice(
+        cat.seed, cid, knobs.variant_plan)
+    if knobs.extra_fields:
+        obj["statistics"]["not_whatsapp_user"] = 0
+    corrupt = corruption_of(cat.seed, cid, knobs.corrupt_rate)
+    raw_price: Optional[str] = None
+    out: Dict[str, Any] = {}
+    for key, value in obj.items():
+        if key == "type":
+            key = type_f
+        elif key == "started_at":
+            key = start_f
+        elif key == "actual_start_at":
+            key = actual_f
+        elif key == "statistics" and stats_as == "list":
+            value = [value]
+        elif key == "total_price" and price_as == "number" and corrupt != "price_abc":
+            raw_price = number_text(Decimal(value))
+            value = _RAW_PRICE
+        elif key == "alternative_channels" and value == []:
+            if no_fb == "absent":
+                continue
+            value = None if no_fb == "null" else []
+        out[key] = value
+    if knobs.extra_fields:
+        out.update(_extra(cat.profile(idx)))
+    inner: Any = out
+    if corrupt == "stat_value_str":
+        stats = out["statistics"][0] if stats_as == "list" else out["statistics"]
+        stats["delivered"] = f"{stats['delivered']}a"
+    elif corrupt == "missing_id":
+        del out["id"]
+    elif corrupt == "price_abc":
+        out["total_price"] = "abc"
+    elif corrupt == "statistics_string":
+        out["statistics"] = "delivered:%d" % obj["statistics"]["delivered"]
+    elif corrupt == "data_string":
+        inner = "Campaign data is temporarily unavailable"
+    if envelope == "data":
+        body: Any = {"data": inner}
+    elif envelope == "locale":
+        body = {_LOCALES[mix(cat.seed, cid, 400) % len(_LOCALES)]
+                if knobs.variant_plan[0] == "mixed" else "en-US": inner}
+    else:
+        body = inner if isinstance(inner, dict) else {"data": inner}
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    if raw_price is not None:
+        text = text.replace(json.dumps(_RAW_PRICE), raw_price, 1)
+    return text.encode("utf-8")

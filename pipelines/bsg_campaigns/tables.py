@@ -1,0 +1,97 @@
+"""The data contract: table names, column types and dlt hints, in one place.
+
+Names here are part of the product (analysts and BI tools depend on them). Every table is
+built as a pyarrow table with exactly these schemas, so types never depend on inference:
+money is DECIMAL(38,7), times are UTC-aware timestamps, counts are BIGINT.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import pyarrow as pa
+
+CAMPAIGNS = "campaigns"
+CAMPAIGN_STATISTICS = "campaign_statistics"
+CAMPAIGN_STATISTICS_HISTORY = "campaign_statistics_history"
+REJECTED_RECORDS = "rejected_records"
+
+PRICE_PRECISION = 38
+PRICE_SCALE = 7
+
+_TS = pa.timestamp("us", tz="UTC")
+
+CAMPAIGNS_SCHEMA = pa.schema(
+    [
+        pa.field("campaign_id", pa.int64(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("sender", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("type", pa.string()),
+        pa.field("start_at", _TS),
+        pa.field("real_start_at", _TS),
+        pa.field("finished_at", _TS),
+        pa.field("created_at", _TS),
+        pa.field("total_messages", pa.int64()),
+        pa.field("total_phones", pa.int64()),
+        pa.field("total_price", pa.decimal128(PRICE_PRECISION, PRICE_SCALE)),
+        pa.field("currency", pa.string()),
+        pa.field("fetched_at", _TS, nullable=False),
+        # JSON text of every detail field the contract does not map (see records.py).
+        pa.field("extra_fields", pa.string()),
+    ]
+)
+
+STATISTICS_SCHEMA = pa.schema(
+    [
+        pa.field("campaign_id", pa.int64(), nullable=False),
+        pa.field("channel", pa.string(), nullable=False),
+        pa.field("is_fallback", pa.bool_(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("message_count", pa.int64(), nullable=False),
+    ]
+)
+
+HISTORY_SCHEMA = STATISTICS_SCHEMA.append(pa.field("fetched_at", _TS, nullable=False))
+
+REJECTED_SCHEMA = pa.schema(
+    [
+        pa.field("campaign_id", pa.int64()),
+        pa.field("fetched_at", _TS, nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("payload", pa.string()),
+    ]
+)
+
+STATISTICS_KEY = ("campaign_id", "channel", "is_fallback", "status")
+
+
+def dlt_columns(schema: pa.Schema, json_columns: tuple = ()) -> Dict[str, Dict[str, Any]]:
+    """dlt column hints that match an arrow schema exactly (so dlt never warns or widens)."""
+    columns: Dict[str, Dict[str, Any]] = {}
+    for field in schema:
+        hint: Dict[str, Any] = {"name": field.name, "nullable": field.nullable}
+        if field.name in json_columns:
+            hint["data_type"] = "json"
+        elif pa.types.is_int64(field.type):
+            hint["data_type"] = "bigint"
+        elif pa.types.is_boolean(field.type):
+            hint["data_type"] = "bool"
+        elif pa.types.is_timestamp(field.type):
+            hint["data_type"] = "timestamp"
+            hint["timezone"] = True
+            hint["precision"] = 6
+        elif pa.types.is_decimal(field.type):
+            hint["data_type"] = "decimal"
+            hint["precision"] = field.type.precision
+            hint["scale"] = field.type.scale
+        else:
+            hint["data_type"] = "text"
+        columns[field.name] = hint
+    return columns
+
+
+CAMPAIGNS_COLUMNS = dlt_columns(CAMPAIGNS_SCHEMA, json_columns=("extra_fields",))
+STATISTICS_COLUMNS = dlt_columns(STATISTICS_SCHEMA)
+HISTORY_COLUMNS = dlt_columns(HISTORY_SCHEMA)
+REJECTED_COLUMNS = dlt_columns(REJECTED_SCHEMA)

@@ -1,0 +1,13 @@
+-- severity: warning
+-- check: statistics_without_campaign
+-- guards: every campaign_id of campaign_statistics has its row in `campaigns`. Orphan counts are
+--         loaded but left out of campaign_rates and daily_rates (they have no sender, type,
+--         currency or price).
+-- offending rows: one per orphan campaign_id, with its number of messages.
+select
+    s.campaign_id,
+    cast(sum(s.message_count) as bigint) as messages
+from campaign_statistics as s
+where s.campaign_id not in (select c.campaign_id from campaigns as c)
+group by s.campaign_id
+order by s.campaign_id

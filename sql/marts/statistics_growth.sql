@@ -1,0 +1,94 @@
+-- model: statistics_growth (mart view)
+-- grain: one row per (campaign_id, fetched_at) in the statistics history: the counts as they stood
+--        at each fetch, for growth curves ("how delivery and reads arrive after sending").
+-- sources: stg_campaign_statistics_history, stg_campaigns (left join: history rows of a campaign
+--          missing from `campaigns` are kept, with NULL campaign attributes).
+-- Counts are snapshots of the cumulative state at fetched_at (single-status counts, bucketed as in
+-- campaign_rates), not increments. Rates: CAST(n AS DOUBLE PRECISION) / NULLIF(d, 0).
+-- columns:
+--   campaign_id               BIGINT       BSG campaign id.
+--   sender, type, currency    TEXT         as in stg_campaigns.
+--   real_start_at             TIMESTAMPTZ  the campaign's actual start (UTC).
+--   fetched_at                TIMESTAMPTZ  when these counts were read (UTC).
+--   hours_since_start         DOUBLE       (fetched_at - real_start_at) in hours, from epoch seconds so the
+--                                          session time zone never matters; NULL when real_start_at is
+--                                          unknown; negative for fetches before the start.
+--   fetch_number              BIGINT       1 for the campaign's first fetch, 2 for the next, ...
+--   messages                  BIGINT       all primary counts at that fetch.
+--   delivered                 BIGINT       primary delivered + read so far.
+--   read                      BIGINT       primary read so far.
+--   pending                   BIGINT       primary scheduled + moderation + accepted + sending + sent.
+--   failed                    BIGINT       primary failed + undelivered + expired + not_rcs_user + not_viber_user.
+--   fallback_messages         BIGINT       all fallback (SMS) counts.
+--   fallback_delivered        BIGINT       fallback delivered + read so far.
+--   delivery_rate             DOUBLE       delivered / messages at that fetch.
+--   read_rate                 DOUBLE       read / delivered; NULL for channels without read receipts.
+--   reach_rate                DOUBLE       (delivered + fallback_delivered) / messages.
+--   delivered_share_of_latest DOUBLE       delivered / delivered at the campaign's latest fetch: 1.0 at the
+--                                          end of the curve, so campaigns of any size share one axis.
+--   read_share_of_latest      DOUBLE       read / read at the latest fetch (NULL without read receipts).
+with snapshots as (
+    select
+        h.campaign_id,
+        c.sender,
+        c.type,
+        c.currency,
+        c.real_start_at,
+        h.fetched_at,
+        c.has_read_receipts,
+        h.primary_messages as messages,
+        h.primary_delivered + h.primary_read as delivered,
+        h.primary_read as read,
+        h.primary_scheduled + h.primary_moderation + h.primary_accepted
+            + h.primary_sending + h.primary_sent as pending,
+        h.primary_failed + h.primary_undelivered + h.primary_expired
+            + h.primary_not_rcs_user + h.primary_not_viber_user as failed,
+        h.fallback_messages,
+        h.fallback_delivered + h.fallback_read as fallback_delivered
+    from stg_campaign_statistics_history as h
+    left join stg_campaigns as c
+        on c.campaign_id = h.campaign_id
+),
+with_latest as (
+    select
+        snapshots.*,
+        cast(
+            row_number() over (partition by campaign_id order by fetched_at) as bigint
+        ) as fetch_number,
+        first_value(delivered) over (
+            partition by campaign_id order by fetched_at desc
+        ) as latest_delivered,
+        first_value(read) over (
+            partition by campaign_id order by fetched_at desc
+        ) as latest_read
+    from snapshots
+)
+select
+    campaign_id,
+    sender,
+    type,
+    currency,
+    real_start_at,
+    fetched_at,
+    cast(
+        (extract(epoch from fetched_at) - extract(epoch from real_start_at)) / 3600.0
+        as double precision
+    ) as hours_since_start,
+    fetch_number,
+    messages,
+    delivered,
+    read,
+    pending,
+    failed,
+    fallback_messages,
+    fallback_delivered,
+    cast(delivered as double precision) / nullif(messages, 0) as delivery_rate,
+    case
+        when has_read_receipts then cast(read as double precision) / nullif(delivered, 0)
+    end as read_rate,
+    cast(delivered + fallback_delivered as double precision) / nullif(messages, 0) as reach_rate,
+    cast(delivered as double precision) / nullif(latest_delivered, 0) as delivered_share_of_latest,
+    case
+        when has_read_receipts then cast(read as double precision) / nullif(latest_read, 0)
+    end as read_share_of_latest
+from with_latest
