@@ -81,11 +81,11 @@ def bsg_source(
     and progress for the CLI.
     """
     source_settings = validate(
-        api_key=api_key, base_url=base_url, types=types or list(defaults.DEFAULT_TYPES),
+        api_key=api_key, base_url=base_url, types=list(defaults.DEFAULT_TYPES) if types is None else types,
         start_date=start_date, refresh_window_hours=refresh_window_hours, timezone=timezone,
         concurrency=concurrency, max_requests_per_second=max_requests_per_second, page_size=page_size,
         list_window_months=list_window_months, cursor_overlap_minutes=cursor_overlap_minutes,
-        final_statuses=final_statuses or list(defaults.FINAL_STATUSES),
+        final_statuses=list(defaults.FINAL_STATUSES) if final_statuses is None else final_statuses,
         request_timeout_seconds=request_timeout_seconds, max_attempts=max_attempts,
         retry_backoff_seconds=retry_backoff_seconds, max_retry_after_seconds=max_retry_after_seconds,
         batch_size=batch_size,
@@ -176,7 +176,7 @@ def _plan(state: Any, settings: SourceSettings, policy: RefreshPolicy, client: B
         else:
             start, end = backfill[0] or first_start, backfill[1] or now + LIST_END_MARGIN
         listed = outcome.listed.setdefault(campaign_type, {})
-        for window in creation_windows(start, end, settings.list_window_months):
+        for window in creation_windows(start, end, settings.list_window_months, settings.timezone):
             for item in list_campaigns(client, campaign_type, window, page_size=settings.page_size,
                                        tz=settings.timezone):
                 listed[item.campaign_id] = item.created_at

@@ -137,6 +137,7 @@ class BsgClient:
         self.__token: Optional[str] = None
         self._token_exp: Optional[float] = None
         self._refresh_margin = token_refresh_margin_seconds
+        self._margin = token_refresh_margin_seconds
         self.last_server_time: Optional[datetime] = None
 
     def __repr__(self) -> str:
@@ -160,7 +161,7 @@ class BsgClient:
         with self._token_lock:
             if self.__token is None:
                 self._login_locked()
-            elif self._token_exp is not None and time.time() > self._token_exp - self._refresh_margin:
+            elif self._token_exp is not None and time.time() > self._token_exp - self._margin:
                 self._refresh_locked()
             return self.__token  # type: ignore[return-value]
 
@@ -196,6 +197,9 @@ class BsgClient:
             raise ApiError(f"{what} answered 200 without a bearer token", response.status) from None
         self.__token = token
         self._token_exp = jwt_expiry(token)
+        # Refresh ahead of `exp`, but never so early that a short-lived token refreshes on every call.
+        lifetime = (self._token_exp - time.time()) if self._token_exp else 0.0
+        self._margin = min(self._refresh_margin, max(lifetime, 0.0) * 0.2)
 
     # -- transport ------------------------------------------------------------------------------
 

@@ -36,11 +36,14 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=min(moment.day, 28))
 
 
-def creation_windows(start: datetime, end: datetime, months: int) -> List[Tuple[datetime, datetime]]:
-    """Consecutive [from, to] windows covering start..end, each at most `months` long
-    (the server rejects longer ones). Bounds are inclusive to the second, so windows never overlap."""
+def creation_windows(start: datetime, end: datetime, months: int,
+                     tz: tzinfo = timezone.utc) -> List[Tuple[datetime, datetime]]:
+    """Consecutive [from, to] windows covering start..end, each at most `months` long on the
+    API's wall clock (the server measures in its own time zone, so a DST change must not stretch
+    a window past its limit). Bounds are inclusive to the second, so windows never overlap."""
     windows = []
-    cursor = start.replace(microsecond=0)
+    end = end.astimezone(tz)
+    cursor = start.astimezone(tz).replace(microsecond=0)
     while cursor <= end:
         upper = min(add_months(cursor, months) - timedelta(seconds=1), end)
         windows.append((cursor, upper))

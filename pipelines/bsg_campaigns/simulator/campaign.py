@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 from decimal import Decimal
+from functools import lru_cache
 from typing import Dict, List, Optional, Sequence, Tuple
 
 PRIMARY_KEYS: Tuple[str, ...] = (
@@ -25,12 +26,14 @@ KINDS: Tuple[str, ...] = ("sms", "rcs", "whatsapp")
 SCALE = 1 << 20  # progress grid: integer maths keeps sums exact
 QUEUE_S = 5.0  # seconds a dispatched message sits in "sending"
 HOUR = 3600.0
+_LOG2, _LOG_SPAN = math.log(2), math.log(5001) - math.log(2)
 _BASE_PRICE = {"sms": Decimal("0.0160000"), "rcs": Decimal("0.0300000"),
                "whatsapp": Decimal("0.0450000")}
 _PRICE_STEP = {"sms": Decimal("0.0010000"), "rcs": Decimal("0.0025000"),
                "whatsapp": Decimal("0.0020000")}
 
 
+@lru_cache(maxsize=None)
 def unit_price(kind: str, sender_idx: int) -> Decimal:
     """Per-message price: varies a little per sender (exact decimals, never floats)."""
     return _BASE_PRICE[kind] + _PRICE_STEP[kind] * (sender_idx % 4)
@@ -46,8 +49,9 @@ def _ramp(x: float, tau: float, horizon: float) -> int:
 
 
 def _split(rng: random.Random, n: int, shares: Sequence[float]) -> List[int]:
-    """Split n messages into len(shares)+1 classes; class 0 takes the remainder."""
-    if n <= 60:  # small campaigns: draw per message so 1-message campaigns vary too
+    """Split n messages into len(shares)+1 classes; class 0 takes the remainder.
+    Shares are small (sum well under 1/2): randomized rounding keeps small classes alive."""
+    if n <= 12:  # tiny campaigns: draw per message so 1-message campaigns vary too
         counts = [0] * (len(shares) + 1)
         for _ in range(n):
             u, k = rng.random(), 0
@@ -58,8 +62,9 @@ def _split(rng: random.Random, n: int, shares: Sequence[float]) -> List[int]:
                 u -= s
             counts[k] += 1
         return counts
-    rest = [int(n * s) for s in shares]
-    return [n - sum(rest)] + rest
+    r = rng.random
+    rest = [int(n * s + r()) for s in shares]
+    return [max(0, n - sum(rest))] + rest
 
 
 class Profile:
@@ -179,29 +184,31 @@ class Profile:
 
 def make_profile(seed: int, cid: int, kind: str, sender_idx: int, created: int,
                  fallback_share: float) -> Profile:
-    """Draw a campaign's static facts from its own RNG (deterministic per seed and id)."""
+    """Draw a campaign's static facts from its own RNG (deterministic per seed and id).
+    Uniform draws are inlined (a + span * r()): this runs on every first detail fetch."""
     rng = random.Random(seed * 1_000_003 + cid)
+    r = rng.random
     p = Profile()
     p.id, p.kind, p.sender_idx, p.created = cid, kind, sender_idx, created
-    if rng.random() < 0.15:
+    if r() < 0.15:
         total = 1
-    else:
-        total = min(5000, max(2, int(math.exp(rng.uniform(math.log(2), math.log(5001))))))
+    else:  # log-uniform 2..5000: skewed small
+        total = min(5000, max(2, int(math.exp(_LOG2 + _LOG_SPAN * r()))))
     p.total = total
-    p.phones = total - rng.randint(0, total // 20) if rng.random() < 0.3 else total
-    p.creation_end = created + rng.randint(1, 5)
-    p.mod_end = p.creation_end + rng.randint(5, 120)
-    p.start_at = created if rng.random() < 0.6 else created + rng.randint(60, 2 * 3600)
-    p.actual = max(p.start_at, p.mod_end) + rng.randint(2, 20)
-    active = 1 + int(total / rng.uniform(5.0, 60.0))
-    u = rng.random()
+    p.phones = total - int(r() * (total // 20 + 1)) if r() < 0.3 else total
+    p.creation_end = created + 1 + int(r() * 5)
+    p.mod_end = p.creation_end + 5 + int(r() * 116)
+    p.start_at = created if r() < 0.6 else created + 60 + int(r() * 7141)
+    p.actual = max(p.start_at, p.mod_end) + 2 + int(r() * 19)
+    active = 1 + int(total / (5.0 + 55.0 * r()))
+    u = r()
     p.fate = "spam" if u < 0.025 else "stopped" if u < 0.055 else "done"
     p.pause_start, p.pause_len = 0, 0
     if p.fate == "done" and u > 0.985 and active >= 10:  # a rare temporary pause
-        p.pause_start = p.actual + rng.randint(1, active - 1)
-        p.pause_len = rng.randint(600, 6 * 3600)
+        p.pause_start = p.actual + 1 + int(r() * (active - 1))
+        p.pause_len = 600 + int(r() * (6 * 3600 - 599))
     if p.fate == "stopped":
-        frac = rng.uniform(0.1, 0.9)
+        frac = 0.1 + 0.8 * r()
         p.n_disp = int(total * frac)
         active = max(1, int(active * frac))
     else:
@@ -210,30 +217,30 @@ def make_profile(seed: int, cid: int, kind: str, sender_idx: int, created: int,
     p.finish = p.actual + active + p.pause_len
     n = p.n_disp
     if kind == "sms":
-        dl, fail, und, exp, unk = _split(rng, n, (rng.uniform(0, 0.02), rng.uniform(0.02, 0.08),
-                                                  rng.uniform(0, 0.04), rng.uniform(0, 0.01)))
+        dl, fail, und, exp, unk = _split(rng, n, (0.02 * r(), 0.02 + 0.06 * r(), 0.04 * r(),
+                                                  0.01 * r()))
         nru = 0
     else:
-        nru_share = rng.uniform(0.05, 0.25) if kind == "rcs" else 0.0
-        dl, fail, und, exp, nru = _split(rng, n, (rng.uniform(0, 0.02), rng.uniform(0.01, 0.05),
-                                                  rng.uniform(0.02, 0.10), nru_share))
+        nru_share = 0.05 + 0.2 * r() if kind == "rcs" else 0.0
+        dl, fail, und, exp, nru = _split(rng, n, (0.02 * r(), 0.01 + 0.04 * r(),
+                                                  0.02 + 0.08 * r(), nru_share))
         unk = 0
     p.f_dl, p.f_fail, p.f_und, p.f_exp, p.f_nru, p.f_unk = dl, fail, und, exp, nru, unk
-    p.f_rd = 0 if kind == "sms" else _split(rng, dl, (rng.uniform(0.3, 0.8),))[1]
-    p.lag_d, p.lag_r, p.lag_u = rng.uniform(2, 30), rng.uniform(5, 600), rng.uniform(10, 120)
-    p.lag_f, p.lag_n = rng.uniform(1, 5), rng.uniform(1, 10)
-    p.tau_d, p.h_d = rng.uniform(20, 600), rng.uniform(24, 48) * HOUR
-    p.tau_r, p.h_r = rng.uniform(600, 6 * HOUR), 72 * HOUR
-    p.tau_u, p.h_u = rng.uniform(300, 3 * HOUR), rng.uniform(12, 36) * HOUR
-    p.validity = rng.randint(24, 72) * HOUR
-    p.fallback = kind == "rcs" and rng.random() < fallback_share
+    p.f_rd = 0 if kind == "sms" else _split(rng, dl, (0.3 + 0.5 * r(),))[1]
+    p.lag_d, p.lag_r, p.lag_u = 2 + 28 * r(), 5 + 595 * r(), 10 + 110 * r()
+    p.lag_f, p.lag_n = 1 + 4 * r(), 1 + 9 * r()
+    p.tau_d, p.h_d = 20 + 580 * r(), (24 + 24 * r()) * HOUR
+    p.tau_r, p.h_r = 600 + (6 * HOUR - 600) * r(), 72 * HOUR
+    p.tau_u, p.h_u = 300 + (3 * HOUR - 300) * r(), (12 + 24 * r()) * HOUR
+    p.validity = (24 + int(r() * 49)) * HOUR
+    p.fallback = kind == "rcs" and r() < fallback_share
     p.m_final = exp + nru if p.fallback else 0
     # fallback SMS outcomes: [delivered, undelivered, failed, expired]
     p.g_dl, p.g_und, p.g_fail, p.g_exp = _split(rng, p.m_final, (
-        rng.uniform(0.02, 0.08), rng.uniform(0, 0.01), rng.uniform(0.01, 0.04)))
-    p.lag_fd, p.lag_fu, p.lag_ff = rng.uniform(3, 30), rng.uniform(30, 300), rng.uniform(1, 3)
-    p.tau_fd, p.tau_fu = rng.uniform(30, 600), rng.uniform(300, 2 * HOUR)
-    p.fb_validity = rng.randint(12, 48) * HOUR
+        0.02 + 0.06 * r(), 0.01 * r(), 0.01 + 0.03 * r()))
+    p.lag_fd, p.lag_fu, p.lag_ff = 3 + 27 * r(), 30 + 270 * r(), 1 + 2 * r()
+    p.tau_fd, p.tau_fu = 30 + 570 * r(), 300 + (2 * HOUR - 300) * r()
+    p.fb_validity = (12 + int(r() * 37)) * HOUR
     p.unit = unit_price(kind, sender_idx)
     p.fb_unit = unit_price("sms", sender_idx)
     return p
