@@ -36,6 +36,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except RunFailed as exc:
         _err(f"run failed: {exc}")
         return EXIT_FAILED
+    except BrokenPipeError:  # output piped into `head` etc.
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         _err("interrupted: nothing of this run was committed; the next run resumes.")
         return 130

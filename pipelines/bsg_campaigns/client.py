@@ -275,7 +275,7 @@ class BsgClient:
     def _classify(self, method: str, path: str, status: int, text: str, auth_call: bool) -> ApiError:
         message = _error_message(text)
         if auth_call and path.endswith("/login") and status in (401, 403, 422):
-            return AuthError(f"the API rejected the api key ({status}: {message})", status, text)
+            return AuthError(f"login answered HTTP {status}: {message}", status, text)
         if status == 403:
             return AuthError(f"{method} {path}: not allowed for this account ({message})", status, text)
         return ApiError(f"{method} {path}: HTTP {status} ({message})", status, text)

@@ -497,6 +497,12 @@ class CheckResult:
         return self.error is None and self.offending_rows == 0
 
     @property
+    def summary(self) -> str:
+        """The description's first sentence, for one-line reports."""
+        first = self.description.split(". ")[0].rstrip(".")
+        return first if len(first) <= 110 else first[:107] + "..."
+
+    @property
     def outcome(self) -> str:
         if self.passed:
             return "ok"
@@ -552,7 +558,7 @@ class ChecksReport:
             if r.error is not None:
                 lines.append(f"  {r.outcome:<4} {r.name}: could not run: {r.error.splitlines()[0][:200]}")
                 continue
-            lines.append(f"  {r.outcome:<4} {r.name}: {r.offending_rows} offending row(s) - {r.description}")
+            lines.append(f"  {r.outcome:<4} {r.name}: {r.offending_rows} offending row(s) - {r.summary}")
             for row in r.sample[:max_sample_rows]:
                 shown = ", ".join(f"{k}={_jsonable(v)}" for k, v in row.items())
                 lines.append(f"       e.g. {shown}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, List, Optional
 
 
@@ -63,7 +64,7 @@ class RunReport:
         self.duration_seconds = round(time.monotonic() - self._started, 3)
 
     def as_dict(self) -> Dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if not f.name.startswith("_")}
         data["listed_total"] = self.listed_total
         return data
 

@@ -64,7 +64,9 @@ def _split(rng: random.Random, n: int, shares: Sequence[float]) -> List[int]:
         return counts
     r = rng.random
     rest = [int(n * s + r()) for s in shares]
-    return [max(0, n - sum(rest))] + rest
+    while sum(rest) > n:  # cannot happen for the shares used here; keeps the sum exact anyway
+        rest[rest.index(max(rest))] -= 1
+    return [n - sum(rest)] + rest
 
 
 class Profile:

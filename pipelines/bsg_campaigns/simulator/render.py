@@ -25,9 +25,7 @@ def naive(ts: Optional[float], zone: Any) -> Optional[str]:
     """'yyyy-mm-dd hh:mm:ss' in the server time zone (the API's naive timestamp format)."""
     if ts is None:
         return None
-    if zone is None or getattr(zone, "key", "") == "UTC":
-        return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    return datetime.fromtimestamp(int(ts), zone).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(int(ts), zone or timezone.utc).isoformat(" ")[:19]
 
 
 def price_text(value: Decimal) -> str:
