@@ -29,7 +29,7 @@ from .config import SourceSettings, parse_date_setting, validate
 from .discovery import creation_windows, list_campaigns
 from .fetch import DetailFetcher, FetchResult
 from .report import RunReport
-from .state import RefreshPolicy, RunOutcome, already_known, apply_outcome, ids_to_refresh, init_state, listing_start
+from .state import Observed, RefreshPolicy, RunOutcome, already_known, apply_outcome, ids_to_refresh, init_state, listing_start
 
 __all__ = ["bsg_source", "RunReport", "SourceSettings"]
 
@@ -192,7 +192,8 @@ def _plan(state: Any, settings: SourceSettings, policy: RefreshPolicy, client: B
 def _record(result: FetchResult, outcome: RunOutcome, batch: DetailBatch, report: RunReport) -> None:
     campaign_id = result.campaign_id
     if result.record is not None:
-        outcome.records[campaign_id] = result.record
+        outcome.observed[campaign_id] = Observed.of(result.record)
+        outcome.extra_field_names.update(result.record.extra_fields)
         batch.records.append(result.record)
         report.fetched += 1
     elif result.rejection is not None:
@@ -228,7 +229,7 @@ def _counted(batch: DetailBatch, report: RunReport) -> DetailBatch:
 
 def _new_extra_fields(state: Any, outcome: RunOutcome) -> List[str]:
     seen = set(state.setdefault("seen_extra_fields", []))
-    found = {name for record in outcome.records.values() for name in record.extra_fields}
+    found = outcome.extra_field_names
     new = sorted(found - seen)
     if new:
         state["seen_extra_fields"] = sorted(seen | found)

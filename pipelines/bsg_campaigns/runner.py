@@ -4,9 +4,12 @@ models, run the checks. Raises `UserError` for what the user must fix (exit 2) a
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
@@ -51,21 +54,46 @@ def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_mod
     from . import bsg_source
 
     report = report or RunReport()
-    _finish_interrupted_load(pipeline)
     try:
         source = bsg_source(report=report, **source_args)
     except ConfigFieldMissingException as exc:
         raise UserError(_missing_config_message(exc)) from None
     except ConfigError as exc:
         raise UserError(str(exc)) from None
-    try:
-        info = pipeline.run(source)
-    except PipelineStepFailed as exc:
-        raise _translate(exc) from None
-    report.load_ids = list(info.loads_ids)
-    if build_models:
-        build_and_check(pipeline, report, source_refresh_hours(source_args))
+    with run_lock(pipeline):
+        _finish_interrupted_load(pipeline)
+        try:
+            info = pipeline.run(source)
+        except PipelineStepFailed as exc:
+            raise _translate(exc) from None
+        report.load_ids = list(info.loads_ids)
+        if build_models:
+            build_and_check(pipeline, report, source_refresh_hours(source_args))
     return report
+
+
+@contextmanager
+def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """One run per pipeline at a time: a second concurrent run stops at once instead of racing
+    the first over the same state and load packages."""
+    lock_path = Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.run.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunFailed(f"Another run of pipeline {pipeline.pipeline_name!r} is in progress ({holder}); "
+                            "this one stopped without touching anything. Try again when it has finished.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float) -> None:

@@ -20,6 +20,19 @@ from typing import Any, Dict, Iterable, List, MutableMapping, Optional, Sequence
 
 from .records import CampaignRecord
 
+
+@dataclass(frozen=True)
+class Observed:
+    """The little of a fetched record that the state needs (records themselves stream on)."""
+
+    type: Optional[str]
+    status: Optional[str]
+    finished_at: Optional[datetime]
+
+    @classmethod
+    def of(cls, record: CampaignRecord) -> "Observed":
+        return cls(record.type, record.status, record.finished_at)
+
 STATE_VERSION = 1
 
 
@@ -77,7 +90,8 @@ class RunOutcome:
     refreshed: Set[int] = field(default_factory=set)
     explicit: Set[int] = field(default_factory=set)
     backfilled: Set[int] = field(default_factory=set)
-    records: Dict[int, CampaignRecord] = field(default_factory=dict)
+    observed: Dict[int, Observed] = field(default_factory=dict)
+    extra_field_names: Set[str] = field(default_factory=set)
     rejected: Dict[int, str] = field(default_factory=dict)
     failed: Dict[int, str] = field(default_factory=dict)
     gone: Dict[int, str] = field(default_factory=dict)
@@ -97,7 +111,7 @@ def apply_outcome(state: MutableMapping[str, Any], outcome: RunOutcome, policy: 
                   now: datetime) -> StateChanges:
     changes = StateChanges()
     open_, retry = state["open"], state["retry"]
-    for campaign_id, record in outcome.records.items():
+    for campaign_id, record in outcome.observed.items():
         key = str(campaign_id)
         retry.pop(key, None)
         previous = open_.get(key, {})

@@ -145,7 +145,8 @@ class Simulator:
             ids = [cat.ids[i] for i in cat.window(type, float("-inf"), now)]
         out = set(i for i in ids if i not in removed) if removed else set(ids)
         for cid, f in fixtures.items():
-            if f.created is not None and f.created <= now and type in (None, f.kind):
+            if f.created is not None and f.created <= now and type in (None, f.kind) \
+                    and cid not in removed:
                 out.add(cid)
         return sorted(out)
 
