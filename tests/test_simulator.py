@@ -340,6 +340,11 @@ def test_put_detail_and_remove(sim: Simulator) -> None:
     assert detail(s, sim, 1000).json() == {"data": {"id": 1000, "sender": "X"}}
     rows = list_all(s, sim)
     assert 1000 in [r["id"] for r in rows] and 1000 in sim.visible_campaign_ids("sms")
+    row = next(r for r in rows if r["id"] == 1000)
+    assert row["created_at"] == "2026-10-20 10:00:00" and row["sender"] == "X"
+    sim.put_detail(1000, {"data": {"id": 1000, "sender": "Y"}})  # new body, still listed
+    assert detail(s, sim, 1000).json()["data"]["sender"] == "Y"
+    assert [r["sender"] for r in list_all(s, sim) if r["id"] == 1000] == ["Y"]
     sim.put_detail(1001, "oops", status=500)
     assert detail(s, sim, 1001).status_code == 500 and detail(s, sim, 1001).text == "oops"
     victim = sim.visible_campaign_ids("sms")[0]
@@ -448,6 +453,28 @@ def test_fault_injection_is_counted(sim: Simulator) -> None:
     sim.reset_stats()
     codes = [detail(s, sim, cid).status_code for _ in range(200)]
     assert sim.stats()["faults"] == codes.count(503) and 30 <= codes.count(503) <= 90
+
+
+def test_other_fault_kinds_and_auth_faults(sim: Simulator) -> None:
+    s = session(sim)
+    url = f"{sim.base_url}/api/campaigns"
+    sim.configure(fault_rate=1.0, fault_kinds=["429_retry_after_date"])
+    dated = s.get(url)
+    assert dated.status_code == 429
+    assert parsedate_to_datetime(dated.headers["Retry-After"]) == sim.now + timedelta(seconds=1)
+    sim.configure(fault_kinds=["non_json"])
+    garbage = s.get(url)
+    assert garbage.status_code == 200 and garbage.headers["Content-Type"] == "text/plain"
+    sim.configure(fault_kinds=["html_200"])
+    html = s.get(url)
+    assert html.status_code == 200 and html.text.startswith("<!DOCTYPE html>")
+    login = f"{sim.base_url}/api/auth/login"
+    assert requests.post(login, json={"api_key": sim.api_key}).status_code == 200
+    sim.configure(auth_fault_rate=1.0, fault_kinds=["503"])
+    assert requests.post(login, json={"api_key": sim.api_key}).status_code == 503
+    assert s.post(f"{sim.base_url}/api/auth/refresh").status_code == 503
+    with pytest.raises(ValueError):
+        sim.configure(fault_kinds=["teapot"])
 
 
 def test_outage_and_timeout(sim: Simulator) -> None:

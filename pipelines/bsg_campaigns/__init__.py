@@ -23,7 +23,7 @@ from dlt.sources import DltResource
 
 from . import settings as defaults
 from . import tables
-from .batches import DetailBatch, campaigns_table, history_table, rejected_table, statistics_table
+from .batches import DetailBatch, warm_up, campaigns_table, history_table, rejected_table, statistics_table
 from .client import BsgClient, RetryPolicy
 from .config import SourceSettings, parse_date_setting, validate
 from .discovery import creation_windows, list_campaigns
@@ -124,6 +124,7 @@ def campaign_details(
 ) -> Iterator[DetailBatch]:
     """Discover, fetch, batch; fold the outcome into the dlt state after the last batch."""
     state = init_state(dlt.current.source_state())
+    warm_up()
     now = client.login().server_time
     report.server_now = now.isoformat()
     policy = RefreshPolicy(settings.refresh_window, settings.final_statuses,

@@ -7,7 +7,9 @@ of being inferred."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, List, Optional
 
@@ -28,26 +30,54 @@ class DetailBatch:
         return len(self.records) + len(self.rejections)
 
 
+def warm_up() -> None:
+    """pyarrow imports pandas (~1 s) on its first conversion from Python objects: let that
+    happen in the background while the first details are on the network."""
+    threading.Thread(target=pa.array, args=([0],), daemon=True, name="bsg-arrow-warm-up").start()
+
+
 def campaigns_table(records: List[CampaignRecord]) -> pa.Table:
     columns = {name: [getattr(r, name) for r in records] for name in CAMPAIGNS_SCHEMA.names
                if name not in ("extra_fields",)}
     columns["extra_fields"] = [extra_fields_json(r.extra_fields) for r in records]
-    return pa.table(columns, schema=CAMPAIGNS_SCHEMA)
+    return _table(columns, CAMPAIGNS_SCHEMA)
 
 
 def statistics_table(records: List[CampaignRecord]) -> pa.Table:
-    return pa.table(_statistics_columns(records), schema=STATISTICS_SCHEMA)
+    return _table(_statistics_columns(records), STATISTICS_SCHEMA)
 
 
 def history_table(records: List[CampaignRecord]) -> pa.Table:
     columns = _statistics_columns(records)
     columns["fetched_at"] = [r.fetched_at for r in records for _ in r.statistics]
-    return pa.table(columns, schema=HISTORY_SCHEMA)
+    return _table(columns, HISTORY_SCHEMA)
 
 
 def rejected_table(rejections: List[Rejection]) -> pa.Table:
-    return pa.table({name: [getattr(r, name) for r in rejections] for name in REJECTED_SCHEMA.names},
-                    schema=REJECTED_SCHEMA)
+    return _table({name: [getattr(r, name) for r in rejections] for name in REJECTED_SCHEMA.names},
+                  REJECTED_SCHEMA)
+
+
+def _table(columns: dict, schema: pa.Schema) -> pa.Table:
+    arrays = []
+    for schema_field in schema:
+        values = columns[schema_field.name]
+        if pa.types.is_timestamp(schema_field.type):
+            # Aware datetimes -> epoch microseconds ourselves: pyarrow would import pandas (1 s)
+            # to resolve time zones, and be slower per value.
+            micros = [None if v is None else _epoch_micros(v) for v in values]
+            arrays.append(pa.array(micros, pa.int64()).cast(schema_field.type))
+        else:
+            arrays.append(pa.array(values, schema_field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _epoch_micros(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _statistics_columns(records: List[CampaignRecord]) -> dict:

@@ -2,9 +2,12 @@
 rate cap, keep-alive sessions per thread. Knows nothing about campaigns' meaning.
 
 Why not dlt's RESTClient: it shares one session across threads, never refreshes on 401, and its
-retry layer cannot report the counts our run summary promises. This client is small and does
-exactly what the BSG API needs; the api key and the bearer never leave this module's objects
-(not in logs, exception texts, reprs).
+retry layer cannot report the counts our run summary promises. Why urllib3 and not requests:
+measured here, requests spends ~1.2 ms of CPU per call (0.65 ms without its environment
+lookups) against urllib3's ~0.34 ms; with 2 cores that overhead, not the network, bounded
+throughput. urllib3's pool is thread-safe and keeps connections alive; TLS verification uses
+certifi's bundle (as requests does) and environment proxies are honoured.
+The api key and the bearer never leave this module's objects (not in logs, exception texts, reprs).
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Dict, Mapping, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
-import requests
-from requests.adapters import HTTPAdapter
+import certifi
+import urllib3
+from urllib3.exceptions import HTTPError as TransportError
 
 logger = logging.getLogger("bsg_campaigns.client")
 
@@ -131,8 +136,7 @@ class BsgClient:
         self.retry = retry
         self.stats = ClientStats()
         self._limiter = RateLimiter(max_requests_per_second)
-        self._pool_size = pool_size
-        self._local = threading.local()
+        self._pool = _pool_manager(self.base_url, pool_size)
         self._token_lock = threading.Lock()
         self.__token: Optional[str] = None
         self._token_exp: Optional[float] = None
@@ -216,53 +220,47 @@ class BsgClient:
         return self._request_with_retries(method, path, params=params, auth=self._bearer(),
                                           ok_statuses=ok_statuses)
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers["User-Agent"] = USER_AGENT
-            session.headers["Accept"] = "application/json"
-            self._local.session = session
-        return session
-
     def _request_with_retries(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
                               json_body: Any = None, auth: Optional[str], ok_statuses: frozenset,
                               auth_call: bool = False) -> Response:
-        url = self.base_url + path
-        headers = {"Authorization": f"Bearer {auth}"} if auth else {}
+        url = self.base_url + path + ("?" + urlencode(params) if params else "")
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {auth}"
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        timeout = urllib3.Timeout(connect=self.retry.timeout_seconds, read=self.retry.timeout_seconds)
         attempt = 0
         while True:
             attempt += 1
             self._limiter.wait()
             retry_after: Optional[float] = None
             try:
-                raw = self._session().request(method, url, params=params, json=json_body, headers=headers,
-                                              timeout=self.retry.timeout_seconds, allow_redirects=False)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+                # Redirects are never followed: another host must not receive our bearer.
+                raw = self._pool.request(method, url, body=body, headers=headers, timeout=timeout,
+                                         retries=False, redirect=False)
+                status, text = raw.status, raw.data.decode("utf-8", errors="replace")
+            except (TransportError, OSError) as exc:
                 self.stats.count(None)
                 failure = ApiError(f"{method} {path}: {type(exc).__name__} (no answer from {self._host})")
             else:
-                response = Response(raw.status_code, raw.text, self._server_time(raw.headers.get("Date")))
-                self.stats.count(raw.status_code)
-                if raw.status_code in ok_statuses and _is_json(raw.text):
+                response = Response(status, text, self._server_time(raw.headers.get("Date")))
+                self.stats.count(status)
+                if status in ok_statuses and _is_json(text):
                     return response
-                if raw.status_code in ok_statuses:
+                if status in ok_statuses:
                     # A truncated body, an HTML error page served with 200: transient, retry.
-                    failure = ApiError(f"{method} {path}: HTTP {raw.status_code} with a body that is not JSON",
-                                       raw.status_code, raw.text)
+                    failure = ApiError(f"{method} {path}: HTTP {status} with a body that is not JSON", status, text)
                     if attempt >= self.retry.max_attempts:
                         return response  # the caller decides (a detail becomes a rejected record)
                 else:
-                    failure = self._classify(method, path, raw.status_code, raw.text, auth_call)
-                if raw.is_redirect:
-                    # Never follow: a redirect to another host must not receive our bearer.
-                    raise ApiError(f"{method} {path}: unexpected redirect ({raw.status_code}) to "
-                                   f"{urlsplit(raw.headers.get('Location', '')).netloc or 'elsewhere'}",
-                                   raw.status_code)
-                if raw.status_code not in RETRY_STATUSES and raw.status_code not in ok_statuses:
+                    failure = self._classify(method, path, status, text, auth_call)
+                if 300 <= status < 400:
+                    raise ApiError(f"{method} {path}: unexpected redirect ({status}) to "
+                                   f"{urlsplit(raw.headers.get('Location', '')).netloc or 'elsewhere'}", status)
+                if status not in RETRY_STATUSES and status not in ok_statuses:
                     raise failure
                 retry_after = parse_retry_after(raw.headers.get("Retry-After"), response.server_time)
             if attempt >= self.retry.max_attempts:
@@ -284,6 +282,17 @@ class BsgClient:
         server_time = parse_http_date(date_header) or datetime.now(timezone.utc)
         self.last_server_time = server_time
         return server_time
+
+
+def _pool_manager(base_url: str, pool_size: int) -> urllib3.PoolManager:
+    """A thread-safe keep-alive pool; honours HTTPS_PROXY/HTTP_PROXY/NO_PROXY like requests."""
+    kwargs: Dict[str, Any] = {"maxsize": pool_size, "block": False, "ca_certs": certifi.where(),
+                              "cert_reqs": "CERT_REQUIRED"}
+    parts = urlsplit(base_url)
+    proxy = getproxies().get(parts.scheme)
+    if proxy and not proxy_bypass(parts.hostname or ""):
+        return urllib3.ProxyManager(proxy, **kwargs)
+    return urllib3.PoolManager(**kwargs)
 
 
 def jwt_expiry(token: str) -> Optional[float]:

@@ -126,7 +126,8 @@ class SqlFile:
 
     @property
     def description(self) -> str:
-        return self.header.get("guards") or self.header.get("grain") or self.name
+        """One line: a check's `summary` (else its `guards`), a model's `grain`."""
+        return self.header.get("summary") or self.header.get("guards") or self.header.get("grain") or self.name
 
 
 def parse_header(text: str) -> Dict[str, str]:
@@ -380,7 +381,7 @@ def view_statements(
             query, table_path, source=str(sql_file.path), missing_tables=missing_tables
         )
         target = _table_expr(table_path(sql_file.name))
-        drop = exp.Drop(this=target.copy(), kind="VIEW", exists=True, cascade=True)
+        drop = exp.Drop(tables=[target.copy()], kind="VIEW", exists=True, cascade=True)
         create = exp.Create(this=target.copy(), kind="VIEW", expression=qualified)
         names.append(sql_file.name)
         drops.insert(0, generate(drop, dialect, str(sql_file.path)))
@@ -561,7 +562,7 @@ class ChecksReport:
             lines.append(f"  {r.outcome:<4} {r.name}: {r.offending_rows} offending row(s) - {r.summary}")
             for row in r.sample[:max_sample_rows]:
                 shown = ", ".join(f"{k}={_jsonable(v)}" for k, v in row.items())
-                lines.append(f"       e.g. {shown}")
+                lines.append(f"       e.g. {shown if len(shown) <= 160 else shown[:157] + '...'}")
         passed = [r.name for r in self.results if r.passed]
         if passed:
             lines.append(f"  ok   {', '.join(passed)}")

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from .tables import PRICE_PRECISION, PRICE_SCALE
 
@@ -49,8 +49,9 @@ class RecordError(ValueError):
     """A payload that cannot be read under the documented tolerance; the text is the reason."""
 
 
-@dataclass(frozen=True)
-class StatisticRow:
+class StatisticRow(NamedTuple):
+    """One tidy count (a tuple: millions are built per load)."""
+
     channel: str
     is_fallback: bool
     status: str
@@ -120,7 +121,10 @@ def load_json(text: str) -> Any:
 
 
 def _reject_conflicting_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    obj: Dict[str, Any] = {}
+    obj = dict(pairs)
+    if len(obj) == len(pairs):  # the common case, at C speed
+        return obj
+    obj = {}
     for key, value in pairs:
         if key in obj and obj[key] != value:
             raise RecordError(f"duplicate key {key!r} with different values")
@@ -181,6 +185,8 @@ def parse_detail_object(
 
 def _alias(obj: Dict[str, Any], meaning: str) -> Any:
     present = [(name, obj[name]) for name in ALIASES[meaning] if name in obj]
+    if len(present) < 2:
+        return present[0][1] if present else None
     values = {json.dumps(v, default=str, sort_keys=True) for _, v in present}
     if len(values) > 1:
         names = "/".join(name for name, _ in present)
@@ -221,6 +227,8 @@ def _fallback_rows(value: Any) -> List[StatisticRow]:
 
 def _integer(value: Any, where: str, required: bool = False) -> Optional[int]:
     """Counts and ids: non-negative int64; integral numbers and digit strings are accepted."""
+    if type(value) is int and 0 <= value <= INT64_MAX:  # the common case first
+        return value
     if value is None:
         if required:
             raise RecordError(f"missing value for {where}")

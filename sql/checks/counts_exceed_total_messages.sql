@@ -1,5 +1,6 @@
 -- severity: error
 -- check: counts_exceed_total_messages
+-- summary: primary status counts add up to more than total_messages
 -- guards: the primary status counts of a campaign (each message counted once, under its current
 --         status) never add up to more than the campaign's total_messages. More means double
 --         counting (e.g. a message under two statuses), which would inflate every rate's base.

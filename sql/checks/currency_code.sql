@@ -1,5 +1,6 @@
 -- severity: error
 -- check: currency_code
+-- summary: currency is not a 3-letter upper-case ISO code (or missing beside a price)
 -- guards: `currency` is a 3-letter upper-case ISO-4217 code (UAH, USD, EUR), because money is
 --         grouped and compared per currency. A NULL currency is an offence only when the campaign
 --         has a price (a price in no known currency); a campaign without price may lack both.

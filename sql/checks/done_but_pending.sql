@@ -1,5 +1,6 @@
 -- severity: error
 -- check: done_but_pending
+-- summary: campaign done for longer than the refresh window still has pending messages
 -- guards: a campaign `done` for longer than the refresh window still has pending messages
 --         (scheduled/moderation/accepted/sending/sent) at its latest fetch. The connector stops
 --         re-reading a campaign after the window, so those counts would stay pending forever.

@@ -1,5 +1,6 @@
 -- severity: warning
 -- check: empty_run
+-- summary: the API listed campaigns but the run loaded none
 -- guards: a run that loaded no campaign while the API listed some (campaigns_listed > 0 and
 --         campaigns_loaded = 0, both from the run itself via check_context). Usually every detail
 --         call failed or was rejected (see rejected_records). Nothing is reported when the run did

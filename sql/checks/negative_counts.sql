@@ -1,5 +1,6 @@
 -- severity: error
 -- check: negative_counts
+-- summary: negative message counts or campaign totals
 -- guards: no count is negative: campaign_statistics.message_count,
 --         campaign_statistics_history.message_count, campaigns.total_messages and total_phones.
 -- offending rows: one per negative value: the table, the column (or message status), the value.

@@ -1,5 +1,6 @@
 -- severity: error
 -- check: rates_out_of_range
+-- summary: a campaign rate outside [0, 1]
 -- guards: every rate of campaign_rates lies in [0, 1] (NULL, a zero denominator, is fine).
 --         delivery/read/pending/failed rates can only leave it through negative counts;
 --         fallback_rate, fallback_delivery_rate and reach_rate also when the fallback block

@@ -1,5 +1,6 @@
 -- severity: warning
 -- check: statistics_without_campaign
+-- summary: statistics for a campaign_id missing from campaigns
 -- guards: every campaign_id of campaign_statistics has its row in `campaigns`. Orphan counts are
 --         loaded but left out of campaign_rates and daily_rates (they have no sender, type,
 --         currency or price).

@@ -1,5 +1,6 @@
 -- severity: warning
 -- check: unknown_message_statuses
+-- summary: message status never seen before (not in settings.KNOWN_MESSAGE_STATUSES)
 -- guards: every message status in campaign_statistics is one the project knows
 --         (settings.KNOWN_MESSAGE_STATUSES, provided by the runner as `known_message_statuses`).
 --         A new status is loaded and counted in `messages`, but falls in no bucket (delivered,

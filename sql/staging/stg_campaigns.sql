@@ -2,7 +2,7 @@
 -- grain: one row per row of `campaigns`, i.e. one per campaign_id (duplicates are reported by
 --        checks/unique_campaign_id.sql, never hidden here).
 -- source: campaigns (loaded by the connector; see pipelines/bsg_campaigns/tables.py).
--- columns (1:1 from `campaigns` unless stated):
+-- columns: (1:1 from `campaigns` unless stated)
 --   campaign_id        BIGINT        BSG campaign id.
 --   name               TEXT          campaign name.
 --   sender             TEXT          sender name the campaign was sent from.

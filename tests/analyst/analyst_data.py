@@ -23,8 +23,9 @@ from bsg_campaigns import settings, tables  # noqa: E402
 
 POSTGRES_HOST = os.environ.get("BSG_TEST_POSTGRES_HOST", "127.0.0.1")
 POSTGRES_PORT = int(os.environ.get("BSG_TEST_POSTGRES_PORT", "5432"))
+# the local server trusts 127.0.0.1: any password is accepted, but dlt insists on having one
 POSTGRES_URL = os.environ.get(
-    "BSG_TEST_POSTGRES_URL", f"postgresql://postgres:postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"  # trust auth: any password
+    "BSG_TEST_POSTGRES_URL", f"postgresql://postgres:postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"
 )
 
 

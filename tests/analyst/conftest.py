@@ -7,7 +7,7 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import pytest
 
@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipelines"))
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 import dlt  # noqa: E402
+from dlt.destinations.impl.postgres.configuration import PostgresCredentials  # noqa: E402
 
 from analyst_data import (  # noqa: E402
     POSTGRES_HOST,
@@ -61,11 +62,13 @@ def postgres_factory(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip(f"no PostgreSQL server answers on {POSTGRES_HOST}:{POSTGRES_PORT}")
     created: List[dlt.Pipeline] = []
 
-    def make(name: str) -> dlt.Pipeline:
+    def make(name: str, session_timezone: Optional[str] = None) -> dlt.Pipeline:
         dataset = f"bsg_analyst_{name}_{uuid.uuid4().hex[:10]}"
+        credentials = PostgresCredentials(POSTGRES_URL)
+        credentials.session_timezone = session_timezone
         pipeline = dlt.pipeline(
             pipeline_name=f"analyst_pg_{name}_{uuid.uuid4().hex[:6]}",
-            destination=dlt.destinations.postgres(credentials=POSTGRES_URL),
+            destination=dlt.destinations.postgres(credentials=credentials),
             dataset_name=dataset,
             pipelines_dir=str(tmp_path_factory.mktemp(f"pg_{name}")),
         )
@@ -85,7 +88,8 @@ def postgres_factory(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def clean_postgres(postgres_factory) -> dlt.Pipeline:
-    pipeline = postgres_factory("clean")
+    # a session far from UTC: dates and hours must not move (DuckDB's session stays in UTC)
+    pipeline = postgres_factory("clean", session_timezone="Asia/Tokyo")
     load(pipeline, clean_dataset())
     models.build_models(pipeline)
     return pipeline

@@ -171,8 +171,8 @@ class Profile:
     def price(self, dispatched: int, fb_sent: int) -> Decimal:
         return self.unit * dispatched + self.fb_unit * fb_sent
 
-    def settled_at(self) -> Optional[float]:
-        """Simulated time from which counts never change again (None: spam, settles at mod_end)."""
+    def settled_at(self) -> float:
+        """A simulated time from which counts never change again (an upper bound)."""
         if self.fate == "spam":
             return float(self.mod_end)
         pool_end = self.finish + QUEUE_S + max(self.validity, self.lag_n)

@@ -17,16 +17,21 @@ from .config import SimulatorConfig
 _PROFILE_CACHE_MAX = 50_000
 _PROMO_NAMES = ("Black Friday promo", "Loyalty bonus", "Delivery update", "Weekend sale",
                 "Знижки тижня", "Appointment reminder", "New menu")
+_M64 = 0xFFFFFFFFFFFFFFFF
 _TYPE_LABEL = {"sms": "SMS", "rcs": "RCS", "whatsapp": "WhatsApp"}
 
 
-def mix(seed: int, cid: int, salt: int) -> int:
-    """splitmix64 of (seed, id, salt): a fast deterministic per-campaign hash."""
-    z = (seed * 0x9E3779B97F4A7C15 + cid * 0xBF58476D1CE4E5B9 + salt * 0x94D049BB133111EB)
-    z &= 0xFFFFFFFFFFFFFFFF
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+def _fmix(z: int) -> int:
+    """splitmix64's finalizer: a bijective 64-bit avalanche."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
     return z ^ (z >> 31)
+
+
+def mix(seed: int, cid: int, salt: int) -> int:
+    """A fast deterministic 64-bit hash of (seed, id, salt) for per-campaign choices."""
+    key = _fmix((seed * 0x9E3779B97F4A7C15 + salt * 0xD1B54A32D192ED03) & _M64)
+    return _fmix((key ^ (cid * 0x9E3779B97F4A7C15)) & _M64)
 
 
 def unit_hash(seed: int, cid: int, salt: int) -> float:

@@ -94,11 +94,17 @@ class Simulator:
     # ---- fixtures ----
     def put_detail(self, campaign_id: int, body: Any, status: int = 200,
                    created_at: Any = None, type: str = "rcs") -> None:
-        """Serve exactly `body` for this id's detail; list it under `type` if created_at given."""
+        """Serve exactly `body` for this id's detail; list it under `type` if created_at given.
+        Replacing a listed fixture's body without created_at keeps it listed as before."""
         raw = body.encode("utf-8") if isinstance(body, str) else (
             body if isinstance(body, bytes) else
             json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-        created = self._parse_local(created_at) if created_at is not None else None
+        previous = self.fixtures.get(campaign_id)
+        if created_at is None and previous is not None and previous.created is not None:
+            created, type = previous.created, previous.kind
+            created_at = (previous.item or {}).get("created_at")
+        else:
+            created = self._parse_local(created_at) if created_at is not None else None
         fixture = Fixture(raw, int(status), "application/json", created, type)
         if created is not None:
             fixture.item = _fixture_item(campaign_id, body, created_at, created, type, self)
@@ -120,12 +126,17 @@ class Simulator:
 
     # ---- expectations for tests ----
     def expected_detail(self, campaign_id: int) -> Dict[str, Any]:
-        """The canonical real-shape inner detail object as served now (fixtures: their body)."""
+        """The canonical real-shape inner detail object as served now, without variants,
+        corruption or extra fields. Fixtures: their body parsed from JSON (or its text).
+        Raises KeyError for removed and not (yet) existing ids."""
         if campaign_id in self.removed:
             raise KeyError(campaign_id)
         fixture = self.fixtures.get(campaign_id)
         if fixture is not None:
-            return json.loads(fixture.body)
+            try:
+                return json.loads(fixture.body)
+            except ValueError:
+                return fixture.body.decode("utf-8", "replace")  # type: ignore[return-value]
         idx = self._visible_index(campaign_id)
         return canonical(self.catalogue, idx, self._now, self._knobs.zone, self.config.currency)
 

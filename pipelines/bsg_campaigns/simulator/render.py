@@ -21,11 +21,23 @@ _RAW_PRICE = "\x00raw-price\x00"  # placeholder replaced by the price's digits a
 CORRUPTIONS = ("stat_value_str", "missing_id", "price_abc", "data_string", "statistics_string")
 
 
+_NAIVE_CACHE: Dict[Tuple[int, Any], str] = {}
+_NAIVE_CACHE_MAX = 400_000
+
+
 def naive(ts: Optional[float], zone: Any) -> Optional[str]:
-    """'yyyy-mm-dd hh:mm:ss' in the server time zone (the API's naive timestamp format)."""
+    """'yyyy-mm-dd hh:mm:ss' in the server time zone (the API's naive timestamp format).
+    Cached: a campaign's timeline points are rendered on every read of it."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(int(ts), zone or timezone.utc).isoformat(" ")[:19]
+    key = (int(ts), zone)
+    text = _NAIVE_CACHE.get(key)
+    if text is None:
+        if len(_NAIVE_CACHE) >= _NAIVE_CACHE_MAX:
+            _NAIVE_CACHE.clear()
+        text = datetime.fromtimestamp(key[0], zone or timezone.utc).isoformat(" ")[:19]
+        _NAIVE_CACHE[key] = text
+    return text
 
 
 def price_text(value: Decimal) -> str:
