@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipelines"))
+if str(Path(__file__).resolve().parents[2] / "pipelines") not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parents[2] / "pipelines"))
 
 import dlt  # noqa: E402
 import pyarrow as pa  # noqa: E402

@@ -11,14 +11,15 @@ from typing import List, Optional
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipelines"))
+# `bsg_campaigns` normally comes from PYTHONPATH=pipelines or the editable install
+if str(Path(__file__).resolve().parents[2] / "pipelines") not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parents[2] / "pipelines"))
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 import dlt  # noqa: E402
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials  # noqa: E402
 
-from analyst_data import (  # noqa: E402
+from .analyst_data import (  # noqa: E402
     POSTGRES_HOST,
     POSTGRES_PORT,
     POSTGRES_URL,

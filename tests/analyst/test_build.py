@@ -8,7 +8,7 @@ import pytest
 
 import dlt
 
-from analyst_data import Dataset, arrow, campaign, clean_dataset, duckdb_pipeline, load, query, stats
+from .analyst_data import Dataset, arrow, campaign, clean_dataset, duckdb_pipeline, load, query, stats
 from bsg_campaigns import models, tables
 from bsg_campaigns.models import CheckContext, build_models, run_checks
 

@@ -11,7 +11,7 @@ import pytest
 
 from bsg_campaigns import settings
 
-from analyst_data import query
+from .analyst_data import query
 
 APPROX = dict(rel=1e-12, abs=1e-12)
 

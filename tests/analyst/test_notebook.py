@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from analyst_data import clean_dataset, duckdb_pipeline, load
+from .analyst_data import clean_dataset, duckdb_pipeline, load
 from bsg_campaigns.models import build_models
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "campaign_metrics.ipynb"

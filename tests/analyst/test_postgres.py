@@ -9,7 +9,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from analyst_data import clean_dataset, load, query
+from .analyst_data import clean_dataset, load, query
 from bsg_campaigns import models
 from bsg_campaigns.models import CheckContext, build_models, run_checks
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from analyst_data import campaign, stats, utc
+from .analyst_data import campaign, stats, utc
 from bsg_campaigns import models, settings, tables
 
 STATUSES = list(settings.KNOWN_MESSAGE_STATUSES) + ["clicked"]
