@@ -143,6 +143,12 @@ def _translate(exc: PipelineStepFailed) -> Exception:
             "Nothing was loaded and the incremental state did not move.")
     if isinstance(cause, ConfigError):
         return UserError(str(cause))
+    if isinstance(cause, ConfigFieldMissingException):
+        keys = "; ".join(f"{f} ({' or '.join(t.key for t in traces[:2])})" if traces else f
+                         for f, traces in list(cause.traces.items())[:3]) if getattr(cause, "traces", None) else ""
+        return UserError(f"The destination is missing a setting: {', '.join(cause.fields)}. "
+                         f"Set it in .dlt/secrets.toml or the environment{': ' + keys if keys else ''}. "
+                         "Nothing was loaded.")
     if isinstance(cause, (ApiUnavailable, ApiError)):
         return RunFailed(f"The BSG API failed during {exc.step}: {cause}. Nothing was committed for "
                          "this run; the next run resumes from the last committed state.")
@@ -155,7 +161,7 @@ def _root_cause(exc: BaseException) -> BaseException:
     current: Optional[BaseException] = exc
     while current is not None and id(current) not in seen:
         seen.append(id(current))
-        if isinstance(current, (AuthError, ApiError, ApiUnavailable, ConfigError)):
+        if isinstance(current, (AuthError, ApiError, ApiUnavailable, ConfigError, ConfigFieldMissingException)):
             return current
         current = getattr(current, "exception", None) or current.__cause__ or current.__context__
     return exc
