@@ -21,7 +21,7 @@ from bsg_campaigns.settings import DATASET_NAME, PIPELINE_NAME
      default_args={"retries": 1, "retry_delay": timedelta(minutes=15)})
 def bsg_campaigns_load():
     tasks = PipelineTasksGroup(PIPELINE_NAME, use_data_folder=False, wipe_local_data=True,
-                               use_task_logger=True, retries=0)
+                               use_task_logger=True)
     pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, dataset_name=DATASET_NAME, destination="postgres")
     # One task: the source's resources share one fetch, so they must not be split apart.
     load_tasks = tasks.add_run(pipeline, bsg_source(), decompose="none", trigger_rule="all_done", retries=0)
