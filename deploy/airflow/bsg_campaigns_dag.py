@@ -24,7 +24,7 @@ def bsg_campaigns_load():
                                use_task_logger=True)
     pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, dataset_name=DATASET_NAME, destination="postgres")
     # One task: the source's resources share one fetch, so they must not be split apart.
-    load_tasks = tasks.add_run(pipeline, bsg_source(), decompose="none", trigger_rule="all_done", retries=0)
+    load_tasks = tasks.add_run(pipeline, bsg_source(), decompose="none")
 
     @task
     def models_and_checks() -> dict:

@@ -1,0 +1,188 @@
+"""The approaches a user has today, as honest, plain implementations (each runs in its own process).
+
+- `seq_requests`: a sequential `requests` loop (list pages, then each detail) + pandas -> DuckDB.
+- `pool_requests`: the same with the details fetched by a 16-thread pool (a `requests.Session`
+  per thread, keep-alive) + pandas -> DuckDB. It only extracts and dumps two tables.
+- `rest_api`: dlt core `rest_api_source`, JWT login, list -> detail via a resolved param, loader
+  defaults (DuckDB's insert-values); `parallelized=True` on the detail resource with
+  `EXTRACT__WORKERS` for the parallelized variant.
+
+All list with the same windows and page size (the issue's "pages of 50"), per campaign type.
+
+    python -m benchmarks.baselines PARAMS_JSON RESULT_PATH
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+from benchmarks.common import child_main
+
+CAMPAIGN_FIELDS = ("id", "name", "sender", "status", "type", "started_at", "actual_start_at", "finished_at",
+                   "created_at", "total_messages", "total_phones", "total_price", "currency")
+TIME_FIELDS = ("started_at", "actual_start_at", "finished_at", "created_at")
+
+
+def _login(session: Any, base_url: str, api_key: str) -> str:
+    response = session.post(f"{base_url}/api/auth/login", json={"api_key": api_key}, timeout=30)
+    response.raise_for_status()
+    return response.json()["bearer"]
+
+
+def _list_ids(session: Any, p: Dict[str, Any], headers: Dict[str, str]) -> List[int]:
+    ids: List[int] = []
+    for campaign_type in p["types"]:
+        offset = 0
+        while True:
+            response = session.get(f"{p['base_url']}/api/campaigns", headers=headers, timeout=30, params={
+                "filter[type]": campaign_type, "filter[from]": p["list_from"], "filter[to]": p["list_to"],
+                "sort": "id", "way": "asc", "page[limit]": p["page_size"], "page[offset]": offset})
+            response.raise_for_status()
+            body = response.json()
+            items = body["data"]
+            ids.extend(int(item["id"]) for item in items)
+            offset += len(items)
+            if not items or offset >= body["meta"]["page"]["total"]:
+                break
+    return ids
+
+
+def _rows(detail: Dict[str, Any]) -> Tuple[Dict[str, Any], List[Tuple[Any, ...]]]:
+    campaign = {name: detail.get(name) for name in CAMPAIGN_FIELDS}
+    campaign_id = detail["id"]
+    stats = [(campaign_id, detail["type"], False, status, count)
+             for status, count in (detail.get("statistics") or {}).items()]
+    fallback = detail.get("alternative_channels")
+    if isinstance(fallback, dict):
+        for channel, block in fallback.items():
+            for status, count in ((block or {}).get("statistics") or {}).items():
+                stats.append((campaign_id, channel, True, status, count))
+    return campaign, stats
+
+
+def _dump(p: Dict[str, Any], campaigns: List[Dict[str, Any]], stats: List[Tuple[Any, ...]]) -> None:
+    import duckdb
+    import pandas as pd
+
+    campaigns_df = pd.DataFrame(campaigns, columns=list(CAMPAIGN_FIELDS)).rename(columns={"id": "campaign_id"})
+    for name in TIME_FIELDS:
+        campaigns_df[name] = pd.to_datetime(campaigns_df[name], utc=True)
+    campaigns_df["total_price"] = campaigns_df["total_price"].astype(float)
+    statistics_df = pd.DataFrame(stats, columns=["campaign_id", "channel", "is_fallback", "status", "message_count"])
+    con = duckdb.connect(p["duckdb_path"])
+    con.execute("CREATE OR REPLACE TABLE campaigns AS SELECT * FROM campaigns_df")
+    con.execute("CREATE OR REPLACE TABLE campaign_statistics AS SELECT * FROM statistics_df")
+    con.close()
+
+
+def requests_loop(p: Dict[str, Any]) -> Dict[str, Any]:
+    import requests
+
+    started = time.perf_counter()
+    session = requests.Session()
+    token = _login(session, p["base_url"], p["api_key"])
+    headers = {"Authorization": f"Bearer {token}"}
+    ids = _list_ids(session, p, headers)
+    listed = time.perf_counter()
+    threads = int(p.get("threads", 1))
+    local = threading.local()
+
+    def fetch(campaign_id: int) -> Dict[str, Any]:
+        s = getattr(local, "session", None)
+        if s is None:
+            s = local.session = requests.Session()
+        response = s.get(f"{p['base_url']}/api/campaigns/{campaign_id}/detail", headers=headers, timeout=30)
+        response.raise_for_status()
+        return response.json()["data"]
+
+    campaigns: List[Dict[str, Any]] = []
+    stats: List[Tuple[Any, ...]] = []
+
+    def keep(detail: Dict[str, Any]) -> None:
+        campaign, rows = _rows(detail)
+        campaigns.append(campaign)
+        stats.extend(rows)
+
+    if threads == 1:
+        local.session = session
+        for campaign_id in ids:
+            keep(fetch(campaign_id))
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for detail in pool.map(fetch, ids):
+                keep(detail)
+    fetched = time.perf_counter()
+    _dump(p, campaigns, stats)
+    done = time.perf_counter()
+    return {"wall_s": done - started, "campaigns": len(campaigns), "statistics_rows": len(stats),
+            "phases": {"list_s": round(listed - started, 3), "details_s": round(fetched - listed, 3),
+                       "pandas_duckdb_s": round(done - fetched, 3)}}
+
+
+def rest_api(p: Dict[str, Any]) -> Dict[str, Any]:
+    if p.get("workers"):
+        os.environ["EXTRACT__WORKERS"] = str(p["workers"])
+    import dlt
+    from dlt.sources.helpers import requests as dlt_requests
+    from dlt.sources.rest_api import rest_api_source
+
+    started = time.perf_counter()
+    token = _login(dlt_requests, p["base_url"], p["api_key"])  # the JWT login, with dlt's retrying requests
+
+    @dlt.resource(name="campaign_types", selected=False)
+    def campaign_types() -> Iterator[Dict[str, str]]:
+        yield from ({"type": t} for t in p["types"])
+
+    detail: Dict[str, Any] = {
+        "name": "campaign_details",
+        "endpoint": {
+            "path": "api/campaigns/{id}/detail",
+            "params": {"id": {"type": "resolve", "resource": "campaigns", "field": "id"}},
+            "data_selector": "data",
+            "paginator": "single_page",
+        },
+    }
+    if p.get("parallelized"):
+        detail["parallelized"] = True
+    source = rest_api_source({
+        "client": {"base_url": p["base_url"] + "/", "auth": {"type": "bearer", "token": token}},
+        "resources": [
+            campaign_types,
+            {
+                "name": "campaigns",
+                "endpoint": {
+                    "path": "api/campaigns",
+                    "params": {
+                        "filter[type]": {"type": "resolve", "resource": "campaign_types", "field": "type"},
+                        "filter[from]": p["list_from"], "filter[to]": p["list_to"], "sort": "id", "way": "asc",
+                    },
+                    "data_selector": "data",
+                    "paginator": {"type": "offset", "limit": p["page_size"], "offset_param": "page[offset]",
+                                  "limit_param": "page[limit]", "total_path": "meta.page.total"},
+                },
+            },
+            detail,
+        ],
+    })
+    pipeline = dlt.pipeline(pipeline_name="rest_api_baseline", destination=dlt.destinations.duckdb(p["duckdb_path"]),
+                            dataset_name="rest_api", pipelines_dir=str(Path(p["workdir"]) / "pipelines"))
+    pipeline.run(source)
+    done = time.perf_counter()
+    phases = {step.step + "_s": round((step.finished_at - step.started_at).total_seconds(), 3)
+              for step in pipeline.last_trace.steps if step.finished_at}
+    with pipeline.sql_client() as client:
+        loaded = client.execute_sql("select count(*) from campaign_details")[0][0]
+    return {"wall_s": done - started, "campaigns": int(loaded), "phases": phases}
+
+
+def main(p: Dict[str, Any]) -> Dict[str, Any]:
+    return {"requests_loop": requests_loop, "rest_api": rest_api}[p["kind"]](p)
+
+
+if __name__ == "__main__":
+    child_main(main)

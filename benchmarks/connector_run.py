@@ -1,0 +1,71 @@
+"""The connector through its public API (`runner.make_pipeline` + `runner.run`), in its own process.
+
+    python -m benchmarks.connector_run PARAMS_JSON RESULT_PATH
+
+params: base_url, api_key, workdir, duckdb_path, concurrency, build_models, source (extra source
+args), runs (a list of {"advance": {...}} steps for incremental runs; the first run is the full
+load), sim_admin (base_url for /_sim/ calls between runs).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List
+
+from benchmarks.common import child_main, self_peak_rss_mb
+
+
+def _admin(base_url: str, method: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body or {}).encode() if method == "POST" else None
+    request = urllib.request.Request(base_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def one_run(pipeline: Any, p: Dict[str, Any]) -> Dict[str, Any]:
+    from bsg_campaigns.report import RunReport
+    from bsg_campaigns.runner import run
+
+    report = RunReport()
+    args = {"base_url": p["base_url"], "api_key": p["api_key"], "concurrency": p.get("concurrency", 16)}
+    args.update(p.get("source", {}))
+    started = time.perf_counter()
+    run(pipeline, report, build_models=p.get("build_models", True), **args)
+    wall = time.perf_counter() - started
+    trace = pipeline.last_trace
+    phases = {step.step + "_s": round((step.finished_at - step.started_at).total_seconds(), 3)
+              for step in trace.steps if step.finished_at}
+    phases["models_and_checks_s"] = round(wall - (trace.finished_at - trace.started_at).total_seconds(), 3) \
+        if trace.finished_at else None
+    checks = report.checks or {}
+    return {"wall_s": wall, "campaigns": report.fetched, "new": report.new, "refreshed": report.refreshed,
+            "still_open": report.still_open, "listed": report.listed_total, "http": report.http,
+            "rows": report.rows, "phases": phases, "checks": checks.get("summary"),
+            "failed_checks": [r["name"] for r in checks.get("results", []) if r.get("outcome") == "FAIL"],
+            "rss_after_mb": round(self_peak_rss_mb(), 1)}
+
+
+def main(p: Dict[str, Any]) -> Dict[str, Any]:
+    from bsg_campaigns.runner import make_pipeline
+
+    workdir = Path(p["workdir"])
+    pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=p["duckdb_path"],
+                             pipeline_name=p.get("pipeline_name", "bsg_bench"))
+    first = one_run(pipeline, p)
+    later: List[Dict[str, Any]] = []
+    for step in p.get("runs", []):
+        if step.get("advance"):
+            _admin(p["base_url"], "POST", "/_sim/advance", step["advance"])
+        _admin(p["base_url"], "POST", "/_sim/reset_stats")
+        result = one_run(pipeline, p)
+        result["server_requests"] = _admin(p["base_url"], "GET", "/_sim/stats")
+        later.append(result)
+    return {**first, "later_runs": later}
+
+
+if __name__ == "__main__":
+    child_main(main)
