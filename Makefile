@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 notebook: $(STAMP)
-	@test -f demo/bsg_campaigns.duckdb || $(BIN)/bsg-campaigns demo
+	@test -f demo/bsg.duckdb || $(BIN)/bsg-campaigns demo
 	$(BIN)/python -m jupyter notebook notebooks/campaign_metrics.ipynb 2>/dev/null || \
 	  $(BIN)/python -m nbclient --help >/dev/null 2>&1; \
 	  echo "Open notebooks/campaign_metrics.ipynb in Jupyter or VS Code (kernel: $(BIN)/python)."

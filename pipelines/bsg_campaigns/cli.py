@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run everything offline against the bundled simulator",
                           description="Starts the simulator on a free loopback port, loads it into "
-                                      "demo/bsg_campaigns.duckdb, advances the simulated clock a day "
+                                      "demo/bsg.duckdb, advances the simulated clock a day "
                                       "and runs again.")
     demo.add_argument("--campaigns", type=int, default=400, help="campaigns in the simulator (default 400)")
     demo.add_argument("--dir", default="demo", help="where the DuckDB file and pipeline state go (default demo/)")

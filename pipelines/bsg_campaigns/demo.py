@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 from . import settings as defaults
 from .report import RunReport
 
-DEMO_DB = "bsg_campaigns.duckdb"
+DEMO_DB = defaults.DEFAULT_DUCKDB_FILE
 
 
 def run_demo(workdir: Path, *, campaigns: int, seed: int,
@@ -30,7 +30,7 @@ def run_demo(workdir: Path, *, campaigns: int, seed: int,
         print(f"Simulator serving {campaigns} campaigns at {sim.base_url} (simulated now {sim.now:%Y-%m-%d %H:%M} UTC)")
         source_args = {"base_url": sim.base_url, "api_key": sim.api_key, "concurrency": 16}
 
-        print("\n== Run 1: first load (backfill) ==")
+        print("\n== Run 1: first load ==")
         first = run(pipeline, RunReport(_on_progress=progress), **source_args)
         first.finish("ok")
         _clear_progress()
@@ -80,11 +80,13 @@ def _query(pipeline: Any, sql: str):
 def _print_rates(pipeline: Any) -> None:
     from .cli import print_table
 
+    read_types = ", ".join(f"'{t}'" for t in defaults.READ_RECEIPT_CHANNELS)
     try:
         rows, headers = _query(pipeline, f"""
             select sender, type, currency, sum(messages) as messages,
                    round(sum(delivered) * 1.0 / nullif(sum(messages), 0), 3) as delivery_rate,
-                   round(sum(read) * 1.0 / nullif(sum(delivered), 0), 3) as read_rate,
+                   case when type in ({read_types})
+                        then round(sum(read) * 1.0 / nullif(sum(delivered), 0), 3) end as read_rate,
                    round(sum(fallback_messages) * 1.0 / nullif(sum(messages), 0), 3) as fallback_rate,
                    sum(total_price) as total_price
             from {defaults.DATASET_NAME}.daily_rates group by 1, 2, 3 order by 1, 2, 3""")

@@ -32,6 +32,20 @@ from sqlglot import exp
 
 from bsg_campaigns import settings, tables
 
+__all__ = [
+    "build_models",
+    "run_checks",
+    "CheckContext",
+    "ChecksReport",
+    "CheckResult",
+    "SqlModelError",
+    "compile_file",
+    "view_statements",
+    "MODELS",
+    "CHECKS",
+    "SQL_DIR",
+]
+
 logger = logging.getLogger(__name__)
 
 # `pipelines/bsg_campaigns/models.py` -> repository root -> `sql/` (an editable install keeps it there).
@@ -335,7 +349,9 @@ def qualify(
 
 def generate(expression: exp.Expression, dialect: str, source: str = "<sql>") -> str:
     try:
-        return expression.sql(dialect=dialect, pretty=True, comments=False, unsupported_level=sqlglot.ErrorLevel.RAISE)
+        return expression.sql(
+            dialect=dialect, pretty=True, comments=False, unsupported_level=sqlglot.ErrorLevel.RAISE
+        )
     except sqlglot.errors.SqlglotError as ex:
         raise SqlModelError(f"{source}: cannot transpile to {dialect}: {ex}") from ex
 

@@ -37,6 +37,10 @@ def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str]
                   duckdb_path: Optional[str] = None) -> dlt.Pipeline:
     dataset = validate_identifier("dataset_name", dataset_name or defaults.DATASET_NAME)
     target: Any = destination or "duckdb"
+    if duckdb_path is None and target == "duckdb" and not dlt.config.get("destination.duckdb.credentials"):
+        # dlt would name the file after the pipeline (bsg_campaigns.duckdb); DuckDB then has a
+        # catalog and a schema both called bsg_campaigns and rejects the load as ambiguous.
+        duckdb_path = defaults.DEFAULT_DUCKDB_FILE
     if duckdb_path is not None:
         target = dlt.destinations.duckdb(str(Path(duckdb_path).resolve()))
     kwargs: Dict[str, Any] = {"pipeline_name": pipeline_name, "destination": target, "dataset_name": dataset}

@@ -7,6 +7,9 @@ from __future__ import annotations
 PIPELINE_NAME = "bsg_campaigns"
 DATASET_NAME = "bsg_campaigns"
 SOURCE_NAME = "bsg"  # config section: [sources.bsg] / SOURCES__BSG__*
+# Default DuckDB file. Not "<pipeline name>.duckdb": DuckDB names the catalog after the file, and
+# a catalog equal to the dataset name makes every qualified query ambiguous.
+DEFAULT_DUCKDB_FILE = "bsg.duckdb"
 
 DEFAULT_BASE_URL = "https://one-api.bsg.world"
 DEFAULT_TYPES = ("rcs", "sms")
