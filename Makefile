@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast notebook clean
+.PHONY: install demo test notebook notebook-run clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Opens the analyst notebook on the demo database (JupyterLab is installed on first use only,
+# so `make test` stays lean). Headless alternative: `make notebook-run`.
 notebook: $(STAMP)
 	@test -f demo/bsg.duckdb || $(BIN)/bsg-campaigns demo
-	$(BIN)/python -m jupyter notebook notebooks/campaign_metrics.ipynb 2>/dev/null || \
-	  $(BIN)/python -m nbclient --help >/dev/null 2>&1; \
-	  echo "Open notebooks/campaign_metrics.ipynb in Jupyter or VS Code (kernel: $(BIN)/python)."
+	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet jupyterlab
+	cd notebooks && BSG_DUCKDB_PATH=$(CURDIR)/demo/bsg.duckdb ../$(BIN)/jupyter lab campaign_metrics.ipynb
+
+notebook-run: $(STAMP)
+	@test -f demo/bsg.duckdb || $(BIN)/bsg-campaigns demo
+	cd notebooks && BSG_DUCKDB_PATH=$(CURDIR)/demo/bsg.duckdb ../$(BIN)/jupyter execute \
+	  campaign_metrics.ipynb --output=$(CURDIR)/demo/campaign_metrics.ipynb
+	@echo "Executed notebook with its plots: demo/campaign_metrics.ipynb"
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .hypothesis

@@ -52,6 +52,10 @@ def one_run(pipeline: Any, p: Dict[str, Any]) -> Dict[str, Any]:
 def main(p: Dict[str, Any]) -> Dict[str, Any]:
     from bsg_campaigns.runner import make_pipeline
 
+    from benchmarks import experiments
+
+    experiments.apply(p.get("experiment"))
+
     workdir = Path(p["workdir"])
     pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=p["duckdb_path"],
                              pipeline_name=p.get("pipeline_name", "bsg_bench"))

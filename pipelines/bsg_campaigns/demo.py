@@ -11,6 +11,8 @@ from . import settings as defaults
 from .report import RunReport
 
 DEMO_DB = defaults.DEFAULT_DUCKDB_FILE
+REFRESH_ROUNDS = 6
+REFRESH_STEP_HOURS = 4
 
 
 def run_demo(workdir: Path, *, campaigns: int, seed: int,
@@ -48,6 +50,14 @@ def run_demo(workdir: Path, *, campaigns: int, seed: int,
               f"ones; {second.settled} settled and will not be read again.")
         if second.checks.get("text"):
             print(second.checks["text"])
+
+        # A scheduler would keep running; a few short steps give the growth curves some history.
+        print(f"\n== {REFRESH_ROUNDS} more scheduled runs, every {REFRESH_STEP_HOURS} simulated hours ==")
+        for _ in range(REFRESH_ROUNDS):
+            sim.advance(hours=REFRESH_STEP_HOURS)
+            step = run(pipeline, RunReport(), **source_args)
+            print(f"  {sim.now:%Y-%m-%d %H:%M}  new {step.new:3d}  refreshed {step.refreshed:3d}  "
+                  f"settled {step.settled:3d}  still open {step.still_open:3d}  requests {step.http.get('requests', 0)}")
 
     _print_rates(pipeline)
     rel = db_path.relative_to(Path.cwd()) if db_path.is_relative_to(Path.cwd()) else db_path

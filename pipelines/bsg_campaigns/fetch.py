@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Iterable, Iterator, Optional, Set
 
 from .client import ApiError, AuthError, BsgClient

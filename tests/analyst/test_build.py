@@ -9,7 +9,8 @@ import pytest
 import dlt
 
 from .analyst_data import Dataset, arrow, campaign, clean_dataset, duckdb_pipeline, load, query, stats
-from bsg_campaigns import models, tables
+from bsg_campaigns import tables
+from bsg_campaigns import sqlcompile
 from bsg_campaigns.models import CheckContext, build_models, run_checks
 
 
@@ -35,9 +36,9 @@ class RecordingPipeline:
 def test_executed_text_is_the_sqlglot_transpiled_text(clean_duckdb):
     recorder = RecordingPipeline(clean_duckdb)
     names = build_models(recorder)
-    assert names == models.model_names()
-    expected_names, drops, creates = models.view_statements(
-        "duckdb", models.default_table_path(clean_duckdb.dataset_name)
+    assert names == sqlcompile.model_names()
+    expected_names, drops, creates = sqlcompile.view_statements(
+        "duckdb", sqlcompile.default_table_path(clean_duckdb.dataset_name)
     )
     ddl = [s for s in recorder.statements if s.startswith(("DROP VIEW", "CREATE VIEW"))]
     assert ddl == drops + creates
@@ -57,7 +58,7 @@ def test_views_are_listed_in_the_dataset(clean_duckdb):
         clean_duckdb,
         "select table_name from information_schema.tables where table_schema = '{ds}' and table_type = 'VIEW'",
     )
-    assert {r["table_name"] for r in rows} == set(models.model_names())
+    assert {r["table_name"] for r in rows} == set(sqlcompile.model_names())
 
 
 def test_dataset_without_history_or_statistics(tmp_path):
@@ -69,7 +70,7 @@ def test_dataset_without_history_or_statistics(tmp_path):
         dlt.resource(arrow(data.campaigns, tables.CAMPAIGNS_SCHEMA), name="campaigns",
                      columns=tables.CAMPAIGNS_COLUMNS, write_disposition="replace")
     )
-    assert build_models(pipeline) == models.model_names()
+    assert build_models(pipeline) == sqlcompile.model_names()
     rows = query(pipeline, "select campaign_id, messages, delivery_rate, cost_per_delivered from {ds}.campaign_rates")
     assert rows == [{"campaign_id": 1, "messages": 0, "delivery_rate": None, "cost_per_delivered": None}]
     assert query(pipeline, "select count(*) as n from {ds}.statistics_growth") == [{"n": 0}]
@@ -86,7 +87,7 @@ def test_dataset_without_history_or_statistics(tmp_path):
 def test_never_loaded_dataset(tmp_path):
     """A pipeline that never loaded anything: the dataset is created and the views are empty."""
     pipeline = duckdb_pipeline(tmp_path, "fresh", dataset_name="fresh_dataset")
-    assert build_models(pipeline) == models.model_names()
+    assert build_models(pipeline) == sqlcompile.model_names()
     for name in ("campaign_rates", "daily_rates", "statistics_growth"):
         assert query(pipeline, f"select count(*) as n from {{ds}}.{name}") == [{"n": 0}]
     report = run_checks(pipeline, CheckContext(campaigns_listed=3, campaigns_loaded=0))
@@ -103,7 +104,7 @@ def test_unsafe_dataset_name_is_refused(tmp_path):
             client.dataset_name = "x; drop table y"
             return client
 
-    with pytest.raises(models.SqlModelError):
+    with pytest.raises(sqlcompile.SqlModelError):
         build_models(Renamed(pipeline))
 
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from bsg_campaigns import models
+from bsg_campaigns import checks
+from bsg_campaigns import sqlcompile
 from bsg_campaigns.models import CheckContext, ChecksReport, CheckResult, run_checks
 
 # check -> (severity, offending rows in analyst_data.bad_dataset() with CheckContext(5 listed, 0 loaded))
@@ -26,7 +27,7 @@ EXPECTED_BAD = {
 
 
 def test_every_check_file_is_run_and_expected():
-    names = [models.load_sql_file(p).name for p in models.CHECKS]
+    names = [sqlcompile.load_sql_file(p).name for p in sqlcompile.CHECKS]
     assert set(names) == set(EXPECTED_BAD)
     required = {
         "unique_campaign_id", "negative_counts", "counts_exceed_total_messages", "rates_out_of_range",
@@ -52,7 +53,7 @@ def test_bad_data_trips_each_check(bad_report, name):
     assert result.error is None, result.error
     assert result.severity == severity
     assert result.offending_rows == offending
-    assert result.sample and len(result.sample) == min(offending, models.SAMPLE_ROWS)
+    assert result.sample and len(result.sample) == min(offending, sqlcompile.SAMPLE_ROWS)
     assert not result.passed
 
 
@@ -81,7 +82,7 @@ def test_bad_report_outcome(bad_report):
 def test_clean_data_trips_none(clean_report):
     assert [r.name for r in clean_report.results if not r.passed] == []
     assert clean_report.ok and not clean_report.warnings
-    assert len(clean_report.results) == len(models.CHECKS)
+    assert len(clean_report.results) == len(sqlcompile.CHECKS)
     assert clean_report.exit_code(strict=True) == 0
 
 
@@ -120,14 +121,14 @@ def test_empty_run(clean_duckdb, listed, loaded, trips):
     ],
 )
 def test_check_context_is_validated(kwargs):
-    with pytest.raises(models.SqlModelError):
+    with pytest.raises(sqlcompile.SqlModelError):
         CheckContext(**kwargs)
 
 
 def test_check_context_revalidated_at_run_time(clean_duckdb):
     context = CheckContext()
     context.refresh_window_hours = "1 or 1=1"  # mutated after construction
-    with pytest.raises(models.SqlModelError):
+    with pytest.raises(sqlcompile.SqlModelError):
         run_checks(clean_duckdb, context)
 
 
@@ -149,14 +150,14 @@ def test_report_text_and_dict(bad_report, clean_report):
 
 
 def test_a_check_that_cannot_run_is_reported_not_raised(clean_duckdb, monkeypatch):
-    real = models.check_statements
+    real = checks.check_statements
 
     def broken(*args, **kwargs):
         out = real(*args, **kwargs)
         sql_file, _, sample = out[0]
         return [(sql_file, "SELECT * FROM no_such_relation_xyz", sample)] + out[1:]
 
-    monkeypatch.setattr(models, "check_statements", broken)
+    monkeypatch.setattr(checks, "check_statements", broken)
     report = run_checks(clean_duckdb, CheckContext())
     first = report.results[0]
     assert first.error and not first.passed and first.outcome == "FAIL"

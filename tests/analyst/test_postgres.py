@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 import pytest
 
 from .analyst_data import clean_dataset, load, query
-from bsg_campaigns import models
+from bsg_campaigns import sqlcompile
 from bsg_campaigns.models import CheckContext, build_models, run_checks
 
 pytestmark = pytest.mark.postgres
@@ -53,10 +53,10 @@ def test_models_build_on_postgres(clean_postgres):
         clean_postgres,
         "select table_name from information_schema.views where table_schema = '{ds}' order by table_name",
     )
-    assert {r["table_name"] for r in rows} == set(models.model_names())
+    assert {r["table_name"] for r in rows} == set(sqlcompile.model_names())
 
 
-@pytest.mark.parametrize("view", models.model_names())
+@pytest.mark.parametrize("view", sqlcompile.model_names())
 def test_views_match_duckdb_row_for_row(clean_postgres, clean_duckdb, view):
     sql = f"select * from {{ds}}.{view} order by {ORDER_BY[view]}"
     duck, pg = query(clean_duckdb, sql), query(clean_postgres, sql)
@@ -67,7 +67,7 @@ def test_views_match_duckdb_row_for_row(clean_postgres, clean_duckdb, view):
 def test_checks_match_duckdb_on_bad_data(bad_postgres, bad_duckdb):
     context = CheckContext(campaigns_listed=5, campaigns_loaded=0)
     duck, pg = run_checks(bad_duckdb, context), run_checks(bad_postgres, context)
-    assert [r.error for r in pg.results] == [None] * len(models.CHECKS)
+    assert [r.error for r in pg.results] == [None] * len(sqlcompile.CHECKS)
     assert len(pg.failures) == 7 and len(pg.warnings) == 3
     assert duck.to_dict() == pg.to_dict()
 
@@ -89,6 +89,6 @@ def test_rebuild_replaces_views_whose_columns_changed(postgres_factory):
         ds = client.dataset_name
         client.execute_sql(f"CREATE VIEW {ds}.stg_campaigns AS SELECT 1 AS something_else")
         client.execute_sql(f"CREATE VIEW {ds}.campaign_rates AS SELECT something_else FROM {ds}.stg_campaigns")
-    assert build_models(pipeline) == models.model_names()
-    assert build_models(pipeline) == models.model_names()
+    assert build_models(pipeline) == sqlcompile.model_names()
+    assert build_models(pipeline) == sqlcompile.model_names()
     assert query(pipeline, "select count(*) as n from {ds}.campaign_rates") == [{"n": 8}]

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from .analyst_data import campaign, stats, utc
-from bsg_campaigns import models, settings, tables
+from bsg_campaigns import settings, tables
+from bsg_campaigns import sqlcompile
 
 STATUSES = list(settings.KNOWN_MESSAGE_STATUSES) + ["clicked"]
 
@@ -80,10 +81,10 @@ campaign_st = st.fixed_dictionaries(
 def memory_duckdb():
     con = duckdb.connect()
     con.execute("CREATE SCHEMA ds")
-    for name, schema in models.SOURCE_TABLES.items():
+    for name, schema in sqlcompile.SOURCE_TABLES.items():
         empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 (read by DuckDB's replacement scan)
         con.execute(f"CREATE TABLE ds.{name} AS SELECT * FROM empty")
-    _, _, creates = models.view_statements("duckdb", models.default_table_path("ds"))
+    _, _, creates = sqlcompile.view_statements("duckdb", sqlcompile.default_table_path("ds"))
     for statement in creates:
         con.execute(statement)
     yield con
@@ -106,7 +107,8 @@ def close(a: Any, b: Any) -> bool:
     return a == b
 
 
-@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(max_examples=60, deadline=None, database=None,
+           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(campaign_st, min_size=1, max_size=5))
 def test_rates_match_the_reference(memory_duckdb, generated):
     con = memory_duckdb

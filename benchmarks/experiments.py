@@ -1,0 +1,133 @@
+"""Prototypes of suggested connector changes, applied by monkeypatching inside a benchmark child
+only, to measure what each would move before anyone edits `pipelines/`. Never used for the
+reported connector numbers (those run the connector as shipped).
+
+    experiment names (combine with "+"): gc_freeze, gc_off, gc_threshold, arrow_once, drain_queue
+"""
+
+from __future__ import annotations
+
+import gc
+import queue
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set
+
+
+def apply(spec: Optional[str]) -> List[str]:
+    if not spec:
+        return []
+    names = spec.split("+")
+    for name in names:
+        PATCHES[name]()
+    return names
+
+
+def _gc_freeze() -> None:
+    """Everything imported so far goes to the permanent generation: full collections during the
+    run only walk objects created by the run."""
+    import bsg_campaigns  # noqa: F401
+    import bsg_campaigns.models  # noqa: F401
+    import dlt  # noqa: F401
+    import pandas  # noqa: F401  (pyarrow pulls it in during the run otherwise)
+    import pyarrow  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+
+
+def _gc_off() -> None:
+    gc.disable()
+
+
+def _gc_threshold() -> None:
+    _gc_freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+def _arrow_once() -> None:
+    """statistics and history tables built once per batch, column-wise (zip/numpy), the
+    fetched_at epoch computed once per record instead of once per row."""
+    import numpy as np
+    import pyarrow as pa
+
+    import bsg_campaigns
+    from bsg_campaigns import batches
+    from bsg_campaigns.tables import HISTORY_SCHEMA, STATISTICS_SCHEMA
+
+    cache: Dict[int, Any] = {}
+
+    def _lengths(records: List[Any]) -> Any:
+        return np.fromiter((len(r.statistics) for r in records), np.int64, len(records))
+
+    def statistics_table(records: List[Any]) -> pa.Table:
+        key = id(records)
+        hit = cache.get(key)
+        if hit is not None and hit[0] is records:
+            return hit[1]
+        lengths = _lengths(records)
+        rows = [s for r in records for s in r.statistics]
+        if rows:
+            channel, is_fallback, status, count = zip(*rows)
+        else:
+            channel = is_fallback = status = count = ()
+        ids = np.repeat(np.fromiter((r.campaign_id for r in records), np.int64, len(records)), lengths)
+        table = pa.Table.from_arrays([pa.array(ids, pa.int64()), pa.array(channel, pa.string()),
+                                      pa.array(is_fallback, pa.bool_()), pa.array(status, pa.string()),
+                                      pa.array(count, pa.int64())], schema=STATISTICS_SCHEMA)
+        cache.clear()
+        cache[key] = (records, table, lengths)
+        return table
+
+    def history_table(records: List[Any]) -> pa.Table:
+        table = statistics_table(records)
+        lengths = cache[id(records)][2]
+        micros = np.repeat(np.fromiter((batches._epoch_micros(r.fetched_at) for r in records), np.int64,
+                                       len(records)), lengths)
+        field = HISTORY_SCHEMA.field("fetched_at")
+        return table.append_column(field, pa.array(micros, pa.int64()).cast(field.type))
+
+    bsg_campaigns.statistics_table = statistics_table
+    bsg_campaigns.history_table = history_table
+
+
+def _drain_queue() -> None:
+    """Completed futures reported through a queue (add_done_callback) instead of scanning every
+    in-flight future's `done()` after each submit."""
+    from bsg_campaigns import fetch
+
+    def fetch_many(self: Any, campaign_ids: Iterable[int]) -> Iterator[Any]:
+        seen: Set[int] = set()
+        streak = 0
+        done: "queue.SimpleQueue[Future]" = queue.SimpleQueue()
+        in_flight: Set[Future] = set()
+        limit = self.concurrency * 2
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bsg-detail") as pool:
+            try:
+                for campaign_id in campaign_ids:
+                    if campaign_id in seen:
+                        continue
+                    seen.add(campaign_id)
+                    future = pool.submit(self.fetch_one, campaign_id)
+                    in_flight.add(future)
+                    future.add_done_callback(done.put)
+                    while len(in_flight) >= limit or not done.empty():
+                        finished = done.get()
+                        in_flight.discard(finished)
+                        result = finished.result()
+                        streak = self._check_streak(streak, result)
+                        yield result
+                while in_flight:
+                    finished = done.get()
+                    in_flight.discard(finished)
+                    result = finished.result()
+                    streak = self._check_streak(streak, result)
+                    yield result
+            finally:
+                for future in in_flight:
+                    future.cancel()
+
+    fetch.DetailFetcher.fetch_many = fetch_many
+
+
+PATCHES = {"gc_freeze": _gc_freeze, "gc_off": _gc_off, "gc_threshold": _gc_threshold,
+           "arrow_once": _arrow_once, "drain_queue": _drain_queue}

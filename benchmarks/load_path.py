@@ -1,0 +1,142 @@
+"""Target 2, the load path: parsed records -> committed DuckDB tables, no network.
+
+    python -m benchmarks.load_path PARAMS_JSON RESULT_PATH      (params: mode, n, workdir, batch_size)
+
+mode "connector": the connector's own path. Records go in `DetailBatch`es of `batch_size` through
+the connector's transformers (`campaigns`, `campaign_statistics`, `campaign_statistics_history`,
+`rejected_records`: the same arrow builders, hints, merge/append dispositions) in a dlt source,
+into a pipeline made by `runner.make_pipeline`. Timed from the first batch to the committed load,
+split into arrow conversion, dlt extract (rest), normalize and load (with its merge SQL jobs).
+
+mode "floor": the same three tables as arrow (built beforehand, untimed) inserted with plain
+`duckdb` (`CREATE TABLE ... AS SELECT * FROM arrow`), committed. Also times building those
+arrow tables from the records in one go, for reference.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+from benchmarks.common import child_main, self_peak_rss_mb
+
+
+def _timed(fn: Any, bucket: Dict[str, float], key: str) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            bucket[key] = bucket.get(key, 0.0) + time.perf_counter() - started
+    return wrapper
+
+
+def records_source(records: List[Any], batch_size: int = 2000) -> Any:
+    """The connector's table resources fed with `DetailBatch`es of already parsed records."""
+    import dlt
+
+    import bsg_campaigns
+    from bsg_campaigns.batches import DetailBatch
+
+    @dlt.resource(name="campaign_details", selected=False)
+    def details() -> Iterator[Any]:
+        for start in range(0, len(records), batch_size):
+            yield DetailBatch(records=records[start:start + batch_size])
+
+    @dlt.source(name="bsg_load_bench", max_table_nesting=0)
+    def source() -> Any:
+        return (details, details | bsg_campaigns.campaigns, details | bsg_campaigns.campaign_statistics,
+                details | bsg_campaigns.campaign_statistics_history, details | bsg_campaigns.rejected_records)
+
+    return source()
+
+
+def connector(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
+    import bsg_campaigns
+    from bsg_campaigns.runner import make_pipeline
+
+    arrow: Dict[str, float] = {}
+    for name in ("campaigns_table", "statistics_table", "history_table", "rejected_table"):
+        setattr(bsg_campaigns, name, _timed(getattr(bsg_campaigns, name), arrow, name))
+    workdir = Path(p["workdir"])
+    pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=str(workdir / "load.duckdb"),
+                             pipeline_name="bsg_load_bench")
+    started = time.perf_counter()
+    info = pipeline.run(records_source(records, int(p.get("batch_size", 2000))))
+    wall = time.perf_counter() - started
+    phases = {step.step: round((step.finished_at - step.started_at).total_seconds(), 3)
+              for step in pipeline.last_trace.steps if step.finished_at}
+    jobs = _load_jobs(info)
+    arrow_s = sum(arrow.values())
+    with pipeline.sql_client() as client:
+        counts = {t: client.execute_sql(f"select count(*) from {t}")[0][0]
+                  for t in ("campaigns", "campaign_statistics", "campaign_statistics_history")}
+    return {"wall_s": wall, "rows": counts,
+            "breakdown_s": {"arrow_conversion": round(arrow_s, 3),
+                            "dlt_extract_excl_arrow": round(phases.get("extract", 0) - arrow_s, 3),
+                            "normalize": phases.get("normalize"), "load": phases.get("load"),
+                            "load_copy_jobs": jobs["copy"], "load_merge_sql": jobs["sql"],
+                            "other": round(wall - sum(phases.get(k, 0) for k in ("extract", "normalize", "load")), 3)},
+            "arrow_by_table_s": {k: round(v, 3) for k, v in arrow.items()},
+            "load_jobs": jobs["by_table"]}
+
+
+def _load_jobs(info: Any) -> Dict[str, Any]:
+    """Sum the load step's job durations by kind: file copies vs the merge SQL follow-up jobs."""
+    copy = sql = 0.0
+    by_table: Dict[str, float] = {}
+    for metrics in (info.metrics or {}).values():
+        for step in metrics:
+            for job in (step.get("job_metrics") or {}).values():
+                if not job.started_at or not job.finished_at:
+                    continue
+                took = (job.finished_at - job.started_at).total_seconds()
+                key = f"{job.table_name} ({job.job_id.rsplit('.', 1)[-1]})"
+                by_table[key] = round(by_table.get(key, 0.0) + took, 3)
+                if str(job.job_id).endswith(".sql"):
+                    sql += took
+                else:
+                    copy += took
+    return {"copy": round(copy, 3), "sql": round(sql, 3), "by_table": by_table}
+
+
+def floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
+    import duckdb
+
+    from bsg_campaigns.batches import campaigns_table, history_table, statistics_table
+
+    started = time.perf_counter()
+    tables = {"campaigns": campaigns_table(records), "campaign_statistics": statistics_table(records),
+              "campaign_statistics_history": history_table(records)}
+    arrow_s = time.perf_counter() - started
+    path = Path(p["workdir"]) / "floor.duckdb"
+    path.unlink(missing_ok=True)
+    started = time.perf_counter()
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA bsg_campaigns")
+    for name, table in tables.items():
+        con.register("arrow_input", table)
+        con.execute(f"CREATE TABLE bsg_campaigns.{name} AS SELECT * FROM arrow_input")
+        con.unregister("arrow_input")
+    con.close()  # checkpoint: committed and on disk
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "arrow_from_records_s": round(arrow_s, 3),
+            "rows": {k: v.num_rows for k, v in tables.items()}}
+
+
+def main(p: Dict[str, Any]) -> Dict[str, Any]:
+    from benchmarks.datagen import make_records
+
+    started = time.perf_counter()
+    records = make_records(int(p["n"]))
+    setup = time.perf_counter() - started
+    rss_records = self_peak_rss_mb()
+    result = {"connector": connector, "floor": floor}[p["mode"]](p, records)
+    result.update({"setup_records_s": round(setup, 2), "campaigns": len(records),
+                   "rss_with_records_mb": round(rss_records, 1)})
+    return result
+
+
+if __name__ == "__main__":
+    child_main(main)

@@ -1,0 +1,82 @@
+"""Target 5: the SQL models and checks on 1,000,000 campaigns.
+
+    python -m benchmarks.models_bench PARAMS_JSON RESULT_PATH     (params: n, seed_campaigns, workdir)
+
+A small real load (`seed_campaigns` parsed records through the connector's own table resources)
+creates the tables exactly as dlt makes them; then synthetic rows are inserted directly in DuckDB
+by repeating those rows under shifted campaign ids until there are `n` campaigns (with their
+statistics and history rows). Timed: `runner.build_and_check` (what every run does after loading:
+rebuild the views, run every check), then one full scan of every model view (views are lazy: this
+is what a dashboard pays)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+from benchmarks.common import child_main
+
+ID_STRIDE = 10_000_000
+
+
+def _replicate(con: Any, dataset: str, table: str, copies: int) -> None:
+    columns = [row[0] for row in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position", [dataset, table]).fetchall()]
+    select = []
+    for column in columns:
+        if column == "campaign_id":
+            select.append(f"campaign_id + k * {ID_STRIDE} AS campaign_id")
+        elif column == "_dlt_id":
+            select.append("_dlt_id || '-' || k AS _dlt_id")
+        else:
+            select.append(f'"{column}"')
+    con.execute(f"INSERT INTO {dataset}.{table} SELECT {', '.join(select)} "
+                f"FROM {dataset}.{table} CROSS JOIN range(1, {copies}) AS r(k)")
+
+
+def main(p: Dict[str, Any]) -> Dict[str, Any]:
+    import duckdb
+
+    from benchmarks.datagen import make_records
+    from benchmarks.load_path import records_source
+    from bsg_campaigns.report import RunReport
+    from bsg_campaigns.runner import build_and_check, make_pipeline
+
+    n, seed_n = int(p["n"]), int(p.get("seed_campaigns", 1000))
+    copies = max(1, n // seed_n)
+    workdir = Path(p["workdir"])
+    db_path = workdir / "models.duckdb"
+    pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=str(db_path),
+                             pipeline_name="bsg_models_bench")
+    pipeline.run(records_source(make_records(seed_n)))
+    dataset = pipeline.dataset_name
+    started = time.perf_counter()
+    con = duckdb.connect(str(db_path))
+    for table in ("campaigns", "campaign_statistics", "campaign_statistics_history"):
+        _replicate(con, dataset, table, copies)
+    rows = {t: con.execute(f"select count(*) from {dataset}.{t}").fetchone()[0]
+            for t in ("campaigns", "campaign_statistics", "campaign_statistics_history")}
+    con.close()
+    synth_s = time.perf_counter() - started
+
+    report = RunReport()
+    started = time.perf_counter()
+    build_and_check(pipeline, report, 168)
+    build_and_check_s = time.perf_counter() - started
+    scans: Dict[str, float] = {}
+    with pipeline.sql_client() as client:
+        for view in report.models:
+            t0 = time.perf_counter()
+            client.execute_sql(f"select count(*) from (select * from {view}) as v")
+            scans[view] = round(time.perf_counter() - t0, 3)
+    checks = report.checks or {}
+    return {"wall_s": build_and_check_s, "campaigns": rows["campaigns"], "rows": rows,
+            "synthesize_s": round(synth_s, 2), "models": report.models, "checks": checks.get("summary"),
+            "failed_checks": [r["name"] for r in checks.get("results", []) if r.get("outcome") == "FAIL"],
+            "model_full_scans_s": scans, "model_full_scans_total_s": round(sum(scans.values()), 3)}
+
+
+if __name__ == "__main__":
+    child_main(main)

@@ -1,0 +1,18 @@
+"""Full vs reduced sizes in one place (`BSG_RELIABILITY_FULL=1` selects full size)."""
+
+from __future__ import annotations
+
+import os
+
+FULL = os.environ.get("BSG_RELIABILITY_FULL", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def size(reduced: int, full: int) -> int:
+    return full if FULL else reduced
+
+
+MIXED_FAULT_CAMPAIGNS = size(600, 2000)   # the 10 % mixed-fault load
+PER_KIND_CAMPAIGNS = size(60, 200)        # one fault kind at a time
+CRASH_TRIALS = size(3, 12)                # SIGKILL trials (cycling extract / normalize / load)
+CRASH_CAMPAIGNS = size(200, 400)
+HYPOTHESIS_EXAMPLES = size(150, 1500)

@@ -1,0 +1,209 @@
+"""SIGKILL of `bsg-campaigns run` at seeded random points in extract, normalize and load, then a
+re-run: the tables equal an uninterrupted run's, nothing is duplicated or lost, and the state is
+never ahead of the rows - neither at the destination right after the kill nor after the re-run.
+
+The killed run happens at simulated time T, the re-run at T+1h (so every fetch has its own
+fetched_at and a duplicate is a real duplicate). The reference is what an uninterrupted schedule
+would hold: a run at T+1h alone when the kill left nothing to finish (killed in extract), else a
+run at T followed by a run at T+1h (the re-run first completes the interrupted load)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional
+
+import pytest
+
+from bsg_campaigns.simulator import Simulator, SimulatorConfig
+from conftest import Harness
+
+from .sizes import CRASH_CAMPAIGNS, CRASH_TRIALS
+from .util import (CliPaths, Snapshot, cli_env, compare, destination_state, duplicate_rows, run_cli,
+                   snapshot_db, start_cli, state_violations)
+
+SECTION = "Crashes (SIGKILL) and re-run"
+SEED = 17
+PHASES = ("extract", "normalize", "load")
+# Slow the API a little so the extract phase is long enough to be hit at many points.
+SIM = dict(seed=SEED, campaigns=CRASH_CAMPAIGNS, latency_ms=4.0, corrupt_rate=0.03)
+CLI_ENV = {"SOURCES__BSG__CONCURRENCY": "4"}
+
+
+def new_sim() -> Simulator:
+    return Simulator(SimulatorConfig(**SIM)).start()
+
+
+def _entries(folder: Path) -> list:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
+
+
+def package_phase(working_dir: Path) -> str:
+    """Where the interrupted run's load package is: what the kill interrupted."""
+    if _entries(working_dir / "load" / "normalized"):
+        return "load"
+    if _entries(working_dir / "normalize" / "extracted") or _entries(working_dir / "load" / "new"):
+        return "normalize"
+    if _entries(working_dir / "load" / "loaded"):
+        return "after load"
+    return "extract"
+
+
+@dataclass
+class Timings:
+    """When each phase began in an uninterrupted CLI run (seconds after the process started)."""
+
+    details: int
+    extracted: float
+    normalized: float
+    loaded: float
+
+
+def watch(proc: subprocess.Popen, sim: Simulator, working_dir: Path, kill_when=None) -> Dict[str, float]:
+    """Poll every ~2 ms; return when each milestone was first seen; SIGKILL when `kill_when`
+    (a function of the milestones seen so far) says so."""
+    started = time.monotonic()
+    seen: Dict[str, float] = {}
+    while proc.poll() is None:
+        now = time.monotonic() - started
+        if "extracted" not in seen and _entries(working_dir / "normalize" / "extracted"):
+            seen["extracted"] = now
+        if "normalized" not in seen and _entries(working_dir / "load" / "normalized"):
+            seen["normalized"] = now
+        if "loaded" not in seen and _entries(working_dir / "load" / "loaded"):
+            seen["loaded"] = now
+        if kill_when is not None and kill_when(seen, now, sim.stats()["detail"]):
+            proc.send_signal(signal.SIGKILL)
+            seen["killed"] = now
+            break
+        time.sleep(0.002)
+    proc.wait(timeout=60)
+    seen["exited"] = time.monotonic() - started
+    return seen
+
+
+@pytest.fixture(scope="module")
+def crash_refs(tmp_path_factory):
+    """Phase timings of an uninterrupted CLI run, and both references (see module docstring)."""
+    root = tmp_path_factory.mktemp("crash_refs")
+    with new_sim() as sim:  # reference B: T then T+1h, through the CLI (also times the phases)
+        paths = CliPaths(root / "b")
+        proc = start_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
+        seen = watch(proc, sim, paths.working_dir)
+        assert proc.returncode == 0, proc.stderr.read()
+        timings = Timings(sim.stats()["detail"], seen["extracted"], seen["normalized"], seen["loaded"])
+        sim.advance(hours=1)
+        assert run_cli(["run", "--no-models"], sim, paths, **CLI_ENV).returncode == 0
+        ref_b = snapshot_db(paths.db)
+    with new_sim() as sim:  # reference A: T+1h only
+        sim.advance(hours=1)
+        harness = Harness(root / "a", sim, "a")
+        harness.run()
+        ref_a = snapshot_db(harness.db_path)
+    return timings, ref_a, ref_b
+
+
+def kill_plan(trial: int, timings: Timings):
+    """Seeded: the phase cycles with the trial number, the instant within it is random."""
+    rng = random.Random(1000 + trial)
+    phase = PHASES[trial % len(PHASES)]
+    if phase == "extract":
+        after_details = rng.randint(1, max(timings.details - 1, 1))
+        return phase, f"after {after_details} details", lambda seen, now, details: details >= after_details
+    start, end = ("extracted", "normalized") if phase == "normalize" else ("normalized", "loaded")
+    delay = rng.uniform(0, getattr(timings, end) - getattr(timings, start))
+    return phase, f"{delay * 1000:.0f} ms into {phase}", (
+        lambda seen, now, details: start in seen and now >= seen[start] + delay)
+
+
+@pytest.mark.parametrize("trial", range(CRASH_TRIALS))
+def test_sigkill_then_rerun_equals_uninterrupted(trial, tmp_path, crash_refs, record):
+    timings, ref_a, ref_b = crash_refs
+    target, when, kill_when = kill_plan(trial, timings)
+    paths = CliPaths(tmp_path)
+    with new_sim() as sim:
+        proc = start_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
+        seen = watch(proc, sim, paths.working_dir, kill_when)
+        hit = package_phase(paths.working_dir) if "killed" in seen else "completed before the kill"
+        after_kill = snapshot_db(paths.db)
+        # Right after the kill: what the destination holds never has a state ahead of its rows,
+        # and a local state ahead of the destination's is carried by a pending package.
+        violations = state_violations(_source_state(destination_state(paths.db)), after_kill, sim)
+        local_ahead = _local_version(paths) > _version(destination_state(paths.db))
+        pending = hit in ("normalize", "load")
+        sim.advance(hours=1)
+        rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
+        final = snapshot_db(paths.db)
+        violations += state_violations(_source_state(destination_state(paths.db)), final, sim)
+    expected = ref_a if hit == "extract" else ref_b
+    result = compare(expected, final)
+    dups = sum(duplicate_rows(paths.db).values())
+    ok = (rerun.returncode == 0 and result["identical"] and dups == 0 and not violations
+          and (not local_ahead or pending))
+    record(SECTION, f"SIGKILL in {hit}", ok=ok, lost=result["lost"], duplicates=dups,
+           outcome="re-run: tables identical to uninterrupted runs, state never ahead" if ok else
+           f"differs: {result['differing_tables']} {violations[:2]}",
+           killed_at=f"{seen.get('killed', seen['exited']):.2f} s ({when})",
+           rows_at_destination_after_kill=len(after_kill["campaigns"]), campaigns=len(final["campaigns"]))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "Traceback" not in rerun.stderr
+    assert not violations, violations
+    assert not local_ahead or pending, "local state ahead of the destination with nothing pending to carry it"
+    assert result["identical"], result
+    assert dups == 0
+    if pending:
+        assert "interrupted run" in rerun.stderr
+
+
+@pytest.mark.parametrize("table", ["campaigns", "campaign_statistics_history", "rejected_records"])
+def test_sigkill_right_after_a_job_committed(table, tmp_path, crash_refs, record):
+    """The narrowest window: the destination committed a job's rows, dlt has not yet recorded
+    the job as done. dlt alone re-runs the job on resume, appending its rows twice; the runner
+    settles such jobs first (runner._settle_committed_append_jobs)."""
+    _, _, ref_b = crash_refs
+    paths = CliPaths(tmp_path)
+    script = Path(__file__).with_name("kill_after_commit.py")
+    with new_sim() as sim:
+        killed = subprocess.run([sys.executable, str(script), "run", "--no-models"], cwd=paths.root,
+                                env=cli_env(sim, paths, KILL_AFTER_TABLE=table, **CLI_ENV),
+                                capture_output=True, text=True, timeout=180)
+        sim.advance(hours=1)
+        rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
+        final = snapshot_db(paths.db)
+        violations = state_violations(_source_state(destination_state(paths.db)), final, sim)
+    result = compare(ref_b, final)
+    dups = sum(duplicate_rows(paths.db).values())
+    ok = killed.returncode == -signal.SIGKILL and rerun.returncode == 0 and result["identical"] and dups == 0
+    record(SECTION, "SIGKILL right after a load job committed, before dlt marked it done", ok=ok,
+           lost=result["lost"], duplicates=dups,
+           outcome="re-run: identical, the committed job is not applied twice" if ok else
+           f"differs: {result['differing_tables']}", table=table)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert rerun.returncode == 0, rerun.stderr
+    assert not violations, violations
+    assert dups == 0 and result["identical"], result
+
+
+def _source_state(state: Optional[dict]) -> Optional[dict]:
+    return None if state is None else state.get("sources", {}).get("bsg")
+
+
+def _version(state: Optional[dict]) -> int:
+    return 0 if state is None else int(state.get("_state_version", 0))
+
+
+def _local_version(paths: CliPaths) -> int:
+    try:
+        return int(json.loads((paths.working_dir / "state.json").read_text()).get("_state_version", 0))
+    except (FileNotFoundError, ValueError):
+        return 0
