@@ -155,3 +155,11 @@ def test_destination_by_name_and_env_credentials(tmp_path, sim, monkeypatch):
 
 def test_table_order_covers_contract():
     assert set(TABLE_ORDER) == {"campaigns", "campaign_statistics", "campaign_statistics_history", "rejected_records"}
+
+
+def test_postgres_runs_where_required():
+    """`.ci/run` sets BSG_REQUIRE_POSTGRES=1: on CI the PostgreSQL tests must run, not skip."""
+    import os
+
+    if os.environ.get("BSG_REQUIRE_POSTGRES") == "1":
+        assert not _PG_SKIP, _PG_SKIP

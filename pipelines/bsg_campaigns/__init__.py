@@ -205,6 +205,7 @@ def _record(result: FetchResult, outcome: RunOutcome, batch: DetailBatch, report
     elif result.gone_reason is not None:
         outcome.gone[campaign_id] = result.gone_reason
         report.gone += 1
+        report.gone_ids.append(campaign_id)
     else:
         outcome.failed[campaign_id] = result.failure or "unknown failure"
         report.failed += 1

@@ -24,6 +24,7 @@ class RunReport:
     still_open: int = 0
     rejected: int = 0
     gone: int = 0
+    gone_ids: List[int] = field(default_factory=list)
     failed: int = 0
     given_up: int = 0
     rows: Dict[str, int] = field(default_factory=dict)
@@ -94,7 +95,8 @@ class RunReport:
             f"  rejected         {self.rejected}  (see table rejected_records)",
         ]
         if self.gone:
-            lines.append(f"  gone             {self.gone}  (unknown or deleted ids: no longer refreshed)")
+            shown = ", ".join(map(str, self.gone_ids[:10])) + (" …" if len(self.gone_ids) > 10 else "")
+            lines.append(f"  gone             {self.gone}  (unknown or deleted ids, no longer refreshed: {shown})")
         if self.failed:
             lines.append(f"  failed           {self.failed}  (retried next run)")
         if self.given_up:

@@ -1,0 +1,353 @@
+"""`make bench`: every target of issue 5, the baselines included, against the bundled simulator.
+
+    python -m benchmarks [--quick] [--out DIR] [--targets 1,2,3,4,5] [--workdir DIR] [--keep]
+
+The simulator always runs in its own process, and so does every measured approach (peak RSS is
+that process's own, from wait4). Ratios compare numbers measured side by side in the same
+invocation, so they hold on a noisy machine. Writes DIR/results.json and DIR/results.md
+(default DIR: benchmarks/results, or benchmarks/results-quick with --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from benchmarks.common import REPO, ChildResult, SimProcess, run_child
+
+LATENCY_MS = 20.0
+FLOOR_IN_FLIGHT = 16
+BASELINE_PAGE_SIZE = 50  # the issue's "pages of 50" (the connector uses its own default, 500)
+TYPES = ["rcs", "sms"]
+# The simulator's clock starts at 2026-11-01 12:00 UTC (SimulatorConfig.start_time); with 60 days
+# of history one creation-date window (at most 3 months) covers every campaign.
+LIST_FROM, LIST_TO = "2026-08-15 00:00:00", "2026-11-02 00:00:00"
+
+
+@dataclass
+class Sizes:
+    t1_campaigns: int = 10_000
+    slow_baseline_campaigns: int = 2_000  # sequential loop and rest_api defaults (~40/s each)
+    sweep_campaigns: int = 2_000
+    sweep_concurrency: Tuple[int, ...] = (1, 4, 8, 16, 32, 64)
+    cap_campaigns: int = 1_000
+    cap_rate: float = 100.0
+    cap_concurrency: Tuple[int, ...] = (1, 4, 8, 16, 64)
+    load_campaigns: int = 100_000
+    memory_campaigns: Tuple[int, ...] = (10_000, 50_000, 100_000)
+    memory_latency_ms: float = 0.0
+    incr_campaigns: int = 10_000
+    incr_history_days: float = 1410.0  # ~50 campaigns still open after the first load
+    incr_new_per_day: float = 20.0  # advancing one day brings ~20 new campaigns
+    models_campaigns: int = 1_000_000
+    models_seed_campaigns: int = 1_000
+
+
+QUICK = Sizes(t1_campaigns=200, slow_baseline_campaigns=100, sweep_campaigns=100, sweep_concurrency=(1, 16),
+              cap_campaigns=60, cap_rate=40.0, cap_concurrency=(16,), load_campaigns=2_000,
+              memory_campaigns=(300, 600), incr_campaigns=300, incr_history_days=40.0, incr_new_per_day=20.0,
+              models_campaigns=20_000, models_seed_campaigns=500)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, workdir: Path, quick: bool) -> None:
+        self.sizes = sizes
+        self.workdir = workdir
+        self.quick = quick
+        self.results: Dict[str, Any] = {}
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _sim(self, name: str, **spec: Any) -> SimProcess:
+        spec.setdefault("whatsapp_share", 0.0)  # the connector lists rcs + sms: every campaign is loaded
+        spec.setdefault("seed", 42)
+        return SimProcess(self.workdir / name, **spec)
+
+    def _measure(self, sim: SimProcess, name: str, module: str, params: Dict[str, Any],
+                 workdir: Path, **kwargs: Any) -> Dict[str, Any]:
+        sim.reset_stats()
+        cpu_before = sim.cpu_seconds()
+        log(f"  {name} ...")
+        result = run_child(name, module, params, workdir, **kwargs)
+        out = result.as_dict()
+        out["simulator_cpu_s"] = round(sim.cpu_seconds() - cpu_before, 2)
+        out["server_requests"] = sim.stats()
+        if result.ok and out.get("campaigns"):
+            out["campaigns_per_s"] = round(out["campaigns"] / result.wall_s, 1)
+        status = "ok" if result.ok else f"FAILED: {result.error[:300]}"
+        log(f"  {name}: {out.get('campaigns_per_s', '-')} campaigns/s, {result.wall_s:.1f} s, "
+            f"peak RSS {result.peak_rss_mb:.0f} MB ({status})")
+        return out
+
+    def _baseline(self, sim: SimProcess, name: str, wd: Path, **params: Any) -> Dict[str, Any]:
+        common = {"base_url": sim.base_url, "api_key": sim.api_key, "types": TYPES, "list_from": LIST_FROM,
+                  "list_to": LIST_TO, "page_size": BASELINE_PAGE_SIZE, "duckdb_path": str(wd / f"{name}.duckdb"),
+                  "workdir": str(wd / name)}
+        return self._measure(sim, name, "benchmarks.baselines", {**common, **params}, wd)
+
+    def _connector(self, sim: SimProcess, name: str, wd: Path, concurrency: int = 16,
+                   build_models: bool = True, source: Optional[Dict[str, Any]] = None,
+                   runs: Optional[List[Dict[str, Any]]] = None, experiment: Optional[str] = None,
+                   timeout: float = 1800.0) -> Dict[str, Any]:
+        params = {"base_url": sim.base_url, "api_key": sim.api_key, "concurrency": concurrency,
+                  "build_models": build_models, "workdir": str(wd / name), "duckdb_path": str(wd / f"{name}.duckdb"),
+                  "source": source or {}, "runs": runs or [], "experiment": experiment}
+        return self._measure(sim, name, "benchmarks.connector_run", params, wd, timeout=timeout)
+
+    # -- target 1: throughput ----------------------------------------------------------------
+
+    def target1(self) -> None:
+        sz = self.sizes
+        wd = self.workdir / "t1"
+        log(f"target 1: full load of {sz.t1_campaigns} campaigns at {LATENCY_MS:.0f} ms, concurrency 16")
+        approaches: Dict[str, Dict[str, Any]] = {}
+        with self._sim("t1_sim", campaigns=sz.t1_campaigns, latency_ms=LATENCY_MS) as sim:
+            approaches["pool_requests_16"] = self._baseline(sim, "pool_requests_16", wd, kind="requests_loop",
+                                                            threads=16)
+            approaches["connector_16"] = self._connector(sim, "connector_16", wd, concurrency=16)
+            approaches["rest_api_parallel_16"] = self._baseline(sim, "rest_api_parallel_16", wd, kind="rest_api",
+                                                                parallelized=True, workers=16)
+        log(f"  slow baselines on {sz.slow_baseline_campaigns} campaigns")
+        with self._sim("t1_slow_sim", campaigns=sz.slow_baseline_campaigns, latency_ms=LATENCY_MS) as sim:
+            approaches["seq_requests"] = self._baseline(sim, "seq_requests", wd, kind="requests_loop", threads=1)
+            approaches["rest_api_defaults"] = self._baseline(sim, "rest_api_defaults", wd, kind="rest_api")
+        for name, out in approaches.items():
+            out["n"] = sz.slow_baseline_campaigns if name in ("seq_requests", "rest_api_defaults") else sz.t1_campaigns
+        # The network floor at 16 in flight, as the issue defines it: N x latency / 16 + the list
+        # pages (pages of 50, read one after another), with the list page count the server saw.
+        pool = approaches["pool_requests_16"]
+        list_pages = int(pool.get("server_requests", {}).get("list", 0)) or \
+            sum(math.ceil(sz.t1_campaigns / len(TYPES) / BASELINE_PAGE_SIZE) for _ in TYPES)
+        floor_s = sz.t1_campaigns * LATENCY_MS / 1000 / FLOOR_IN_FLIGHT + list_pages * LATENCY_MS / 1000
+        floor = {"campaigns_per_s": round(sz.t1_campaigns / floor_s, 1), "wall_s": round(floor_s, 3),
+                 "list_pages": list_pages, "n": sz.t1_campaigns}
+        conn_list = int(approaches["connector_16"].get("server_requests", {}).get("list", 0))
+        own_floor_s = sz.t1_campaigns * LATENCY_MS / 1000 / FLOOR_IN_FLIGHT + conn_list * LATENCY_MS / 1000
+        rate = {k: v.get("campaigns_per_s") for k, v in approaches.items()}
+        c = rate.get("connector_16") or 0.0
+        ratios = {
+            "vs_pool_requests_16": _ratio(c, rate.get("pool_requests_16")),
+            "vs_rest_api_parallel_16": _ratio(c, rate.get("rest_api_parallel_16")),
+            "vs_network_floor": _ratio(c, floor["campaigns_per_s"]),
+        }
+        self.results["target1"] = {
+            "approaches": approaches, "network_floor": floor,
+            "connector_own_floor": {"list_pages": conn_list, "wall_s": round(own_floor_s, 3),
+                                    "campaigns_per_s": round(sz.t1_campaigns / own_floor_s, 1)},
+            "ratios": ratios,
+            "pass": bool(ratios["vs_pool_requests_16"] and ratios["vs_pool_requests_16"] >= 0.9
+                         and ratios["vs_rest_api_parallel_16"] and ratios["vs_rest_api_parallel_16"] >= 2.5),
+            "pass_floor_75": bool(ratios["vs_network_floor"] and ratios["vs_network_floor"] >= 0.75),
+        }
+
+    def target1_sweep(self) -> None:
+        sz = self.sizes
+        wd = self.workdir / "t1_sweep"
+        log(f"target 1: concurrency sweep on {sz.sweep_campaigns} campaigns at {LATENCY_MS:.0f} ms")
+        sweep: Dict[str, Any] = {}
+        with self._sim("sweep_sim", campaigns=sz.sweep_campaigns, latency_ms=LATENCY_MS) as sim:
+            for c in sz.sweep_concurrency:
+                out = self._connector(sim, f"connector_c{c}", wd, concurrency=c)
+                out["floor_campaigns_per_s"] = round(
+                    sz.sweep_campaigns / (sz.sweep_campaigns * LATENCY_MS / 1000 / c
+                                          + out["server_requests"].get("list", 0) * LATENCY_MS / 1000), 1)
+                sweep[str(c)] = out
+        capped: Dict[str, Any] = {}
+        log(f"target 1: API rate cap {sz.cap_rate:.0f} requests/s, {sz.cap_campaigns} campaigns")
+        with self._sim("cap_sim", campaigns=sz.cap_campaigns, latency_ms=LATENCY_MS, rate_limit=sz.cap_rate) as sim:
+            for c in sz.cap_concurrency:
+                capped[f"server_cap_c{c}"] = self._connector(sim, f"cap_server_only_c{c}", wd, concurrency=c)
+            capped["server_and_client_cap_c16"] = self._connector(
+                sim, "cap_server_and_client_c16", wd, concurrency=16,
+                source={"max_requests_per_second": sz.cap_rate})
+        for out in capped.values():
+            stats = out.get("server_requests", {})
+            accepted = int(stats.get("total", 0)) - int(stats.get("status", {}).get("429", 0))
+            out["accepted_requests"] = accepted
+            out["ideal_s"] = round(accepted / sz.cap_rate, 2)
+            out["vs_ideal"] = _ratio(out["wall_s"], out["ideal_s"])
+            out["failed_campaigns"] = out.get("http", {}).get("by_status", {}).get("429", 0)
+        bound = [v for k, v in capped.items() if k.startswith("server_cap_c") and v.get("ok")]
+        best = min((v["vs_ideal"] for v in bound if v.get("vs_ideal")), default=None)
+        client_cap = capped.get("server_and_client_cap_c16", {})
+        self.results["target1_sweep"] = {
+            "sweep": sweep, "rate_cap": {"rate": sz.cap_rate, "runs": capped},
+            "cap_within_10pct_server_only": bool(best is not None and best <= 1.10),
+            "cap_within_10pct_client_cap": bool(client_cap.get("vs_ideal") and client_cap["vs_ideal"] <= 1.10),
+        }
+
+    # -- target 2: load path -------------------------------------------------------------------
+
+    def target2(self) -> None:
+        sz = self.sizes
+        wd = self.workdir / "t2"
+        log(f"target 2: load path, {sz.load_campaigns} parsed campaigns -> DuckDB")
+        out: Dict[str, Any] = {}
+        for mode in ("floor", "connector"):
+            log(f"  {mode} ...")
+            result = run_child(f"load_{mode}", "benchmarks.load_path",
+                               {"mode": mode, "n": sz.load_campaigns, "workdir": str(wd / mode)}, wd / mode)
+            out[mode] = result.as_dict()
+            log(f"  {mode}: {result.wall_s:.2f} s, peak RSS {result.peak_rss_mb:.0f} MB"
+                + ("" if result.ok else f" FAILED {result.error[:300]}"))
+        ratio = _ratio(out["connector"].get("wall_s"), out["floor"].get("wall_s"))
+        self.results["target2"] = {**out, "ratio_vs_floor": ratio,
+                                   "pass": bool(ratio is not None and ratio <= 3.0 and out["connector"]["ok"])}
+
+    # -- target 3: memory ----------------------------------------------------------------------
+
+    def target3(self) -> None:
+        sz = self.sizes
+        wd = self.workdir / "t3"
+        runs: Dict[str, Any] = {}
+        for n in sz.memory_campaigns:
+            log(f"target 3: memory, full load of {n} campaigns (latency {sz.memory_latency_ms:.0f} ms)")
+            with self._sim(f"mem_sim_{n}", campaigns=n, latency_ms=sz.memory_latency_ms) as sim:
+                runs[str(n)] = self._connector(sim, f"connector_n{n}", wd, concurrency=16)
+        peaks = [v["peak_rss_mb"] for v in runs.values() if v.get("ok")]
+        largest = runs[str(max(sz.memory_campaigns))]
+        smallest = runs[str(min(sz.memory_campaigns))]
+        growth = _ratio(largest.get("peak_rss_mb"), smallest.get("peak_rss_mb"))
+        self.results["target3"] = {
+            "runs": runs, "peak_rss_mb": {k: v["peak_rss_mb"] for k, v in runs.items()},
+            "growth_largest_vs_smallest": growth,
+            "pass": bool(len(peaks) == len(runs) and max(peaks) <= 400 and growth is not None and growth <= 1.25),
+        }
+
+    # -- target 4: incremental cost ----------------------------------------------------------
+
+    def target4(self) -> None:
+        sz = self.sizes
+        wd = self.workdir / "t4"
+        log(f"target 4: incremental run after a full load of {sz.incr_campaigns} campaigns")
+        spec = {"campaigns": sz.incr_campaigns, "latency_ms": LATENCY_MS, "history_days": sz.incr_history_days,
+                "new_per_day": sz.incr_new_per_day}
+        new_ids = _new_campaigns(spec, days=1.0)
+        with self._sim("incr_sim", **spec) as sim:
+            out = self._connector(sim, "connector_incremental", wd, concurrency=16,
+                                  source={"start_date": _start_date(sz.incr_history_days)},
+                                  runs=[{"advance": {"days": 1}}])
+        later = (out.get("later_runs") or [{}])[0]
+        stats = later.get("server_requests", {})
+        still_open = int(out.get("still_open", 0))
+        list_pages = int(stats.get("list", 0))
+        needed_pages = sum(max(1, math.ceil(n / 500)) for n in new_ids.values())
+        allowed = needed_pages + still_open + sum(new_ids.values()) + 1
+        ratio = _ratio(later.get("wall_s"), out.get("wall_s"))
+        self.results["target4"] = {
+            "full_load": {k: v for k, v in out.items() if k != "later_runs"}, "incremental": later,
+            "open_after_full_load": still_open, "new_campaigns": new_ids, "list_pages_needed": needed_pages,
+            "requests": int(stats.get("total", 0)), "requests_allowed": allowed,
+            "detail_requests": int(stats.get("detail", 0)), "list_requests": list_pages,
+            "logins": int(stats.get("login", 0)), "time_ratio": ratio,
+            "pass": bool(out.get("ok") and int(stats.get("total", 10**9)) <= allowed and ratio is not None
+                         and ratio < 0.05),
+        }
+
+    # -- target 5: SQL models --------------------------------------------------------------
+
+    def target5(self) -> None:
+        sz = self.sizes
+        wd = self.workdir / "t5"
+        log(f"target 5: models and checks on {sz.models_campaigns} campaigns")
+        result = run_child("models", "benchmarks.models_bench",
+                           {"n": sz.models_campaigns, "seed_campaigns": sz.models_seed_campaigns,
+                            "workdir": str(wd)}, wd)
+        out = result.as_dict()
+        log(f"  models+checks: {result.wall_s:.2f} s" + ("" if result.ok else f" FAILED {result.error[:300]}"))
+        self.results["target5"] = {**out, "pass": bool(result.ok and result.wall_s < 10.0)}
+
+
+def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    if not a or not b:
+        return None
+    return round(a / b, 3)
+
+
+def _start_date(history_days: float) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2026, 11, 1, 12, tzinfo=timezone.utc) - timedelta(days=history_days + 30)
+    return start.strftime("%Y-%m-%d")
+
+
+def _new_campaigns(spec: Dict[str, Any], days: float) -> Dict[str, int]:
+    """Campaigns that appear (per type) when the simulator's clock advances `days`: the same
+    deterministic catalogue, built here in-process (no HTTP) to know the expected count."""
+    from bsg_campaigns.simulator import Simulator, SimulatorConfig
+
+    sim = Simulator(SimulatorConfig(seed=42, whatsapp_share=0.0, campaigns=spec["campaigns"],
+                                    history_days=spec["history_days"], new_per_day=spec["new_per_day"]))
+    before = {t: set(sim.visible_campaign_ids(t)) for t in TYPES}
+    sim.advance(days=days)
+    return {t: len(set(sim.visible_campaign_ids(t)) - before[t]) for t in TYPES}
+
+
+def machine() -> Dict[str, Any]:
+    import importlib.metadata as md
+
+    versions = {}
+    for package in ("dlt", "duckdb", "pyarrow", "pandas", "requests", "urllib3"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = None
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()], "versions": versions}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: checks that the harness works (~1 min)")
+    ap.add_argument("--out", type=Path, default=None, help="where results.json / results.md go")
+    ap.add_argument("--targets", default="1,2,3,4,5", help="comma list of targets to run (default all)")
+    ap.add_argument("--workdir", type=Path, default=None, help="scratch dir (default: a temporary dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch dir (logs, DuckDB files)")
+    args = ap.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    out_dir = args.out or (REPO / "benchmarks" / ("results-quick" if args.quick else "results"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scratch = args.workdir or Path(tempfile.mkdtemp(prefix="bsg-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    targets = {t.strip() for t in args.targets.split(",") if t.strip()}
+    bench = Bench(sizes, scratch, args.quick)
+    started = time.perf_counter()
+    steps: List[Tuple[str, Callable[[], None]]] = [("1", bench.target1), ("1", bench.target1_sweep),
+                                                   ("2", bench.target2), ("3", bench.target3),
+                                                   ("4", bench.target4), ("5", bench.target5)]
+    log(f"scratch dir {scratch}; results -> {out_dir}")
+    try:
+        for target, step in steps:
+            if target in targets:
+                step()
+    finally:
+        bench.results["meta"] = {"quick": args.quick, "sizes": sizes.__dict__, "machine": machine(),
+                                 "latency_ms": LATENCY_MS, "total_s": round(time.perf_counter() - started, 1),
+                                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+        from benchmarks.report import write_reports
+
+        json_path, md_path = write_reports(bench.results, out_dir)
+        log(f"wrote {json_path} and {md_path} ({bench.results['meta']['total_s']} s)")
+        if not args.keep and args.workdir is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(md_path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
