@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test notebook notebook-run clean
+.PHONY: install demo test test-reliability bench notebook notebook-run clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The full-size fault suite (2,000 campaigns at 10% faults, 12 SIGKILL trials, ...), then
+# RELIABILITY.md regenerated from its results. `make test` runs a reduced form of the same suite.
+test-reliability: $(STAMP)
+	BSG_RELIABILITY_FULL=1 $(BIN)/python -m pytest -q tests/reliability
+	$(BIN)/python tests/reliability/report.py tests/reliability/results.json > RELIABILITY.md
 
 # Opens the analyst notebook on the demo database (JupyterLab is installed on first use only,
 # so `make test` stays lean). Headless alternative: `make notebook-run`.

@@ -135,14 +135,13 @@ def rest_api(p: Dict[str, Any]) -> Dict[str, Any]:
     token = _login(dlt_requests, p["base_url"], p["api_key"])  # the JWT login, with dlt's retrying requests
 
     @dlt.resource(name="campaign_types", selected=False)
-    def campaign_types() -> Iterator[Dict[str, str]]:
-        yield from ({"type": t} for t in p["types"])
+    def campaign_types() -> Iterator[List[Dict[str, str]]]:
+        yield [{"type": t} for t in p["types"]]  # one "page", as rest_api's dependent resources expect
 
     detail: Dict[str, Any] = {
         "name": "campaign_details",
         "endpoint": {
-            "path": "api/campaigns/{id}/detail",
-            "params": {"id": {"type": "resolve", "resource": "campaigns", "field": "id"}},
+            "path": "api/campaigns/{resources.campaigns.id}/detail",
             "data_selector": "data",
             "paginator": "single_page",
         },
@@ -158,7 +157,7 @@ def rest_api(p: Dict[str, Any]) -> Dict[str, Any]:
                 "endpoint": {
                     "path": "api/campaigns",
                     "params": {
-                        "filter[type]": {"type": "resolve", "resource": "campaign_types", "field": "type"},
+                        "filter[type]": "{resources.campaign_types.type}",
                         "filter[from]": p["list_from"], "filter[to]": p["list_to"], "sort": "id", "way": "asc",
                     },
                     "data_selector": "data",

@@ -14,7 +14,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -72,6 +72,33 @@ class SimProcess:
 
     def configure(self, **knobs: Any) -> Dict[str, Any]:
         return self._call("POST", "/_sim/config", knobs)
+
+    def warm_up(self, types: List[str], list_from: str, list_to: str) -> int:
+        """List every campaign once (pages of 500): the simulator draws and caches each campaign's
+        profile on first use, so without this the first approach measured would pay for it."""
+        from urllib.parse import urlencode
+
+        login = urllib.request.Request(self.base_url + "/api/auth/login", method="POST",
+                                       data=json.dumps({"api_key": self.api_key}).encode(),
+                                       headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(login, timeout=30) as response:
+            token = json.loads(response.read())["bearer"]
+        seen = 0
+        for campaign_type in types:
+            offset = 0
+            while True:
+                query = urlencode({"filter[type]": campaign_type, "filter[from]": list_from, "filter[to]": list_to,
+                                   "page[limit]": 500, "page[offset]": offset})
+                request = urllib.request.Request(f"{self.base_url}/api/campaigns?{query}",
+                                                 headers={"Authorization": f"Bearer {token}"})
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    body = json.loads(response.read())
+                offset += len(body["data"])
+                if not body["data"] or offset >= body["meta"]["page"]["total"]:
+                    break
+            seen += offset
+        self.reset_stats()
+        return seen
 
     def cpu_seconds(self) -> float:
         """CPU time the simulator process has used so far (user + system)."""
@@ -160,6 +187,37 @@ def child_main(func: Any) -> None:
         result_path.write_text(json.dumps(result, default=str))
         sys.exit(1)
     result_path.write_text(json.dumps(result, default=str))
+
+
+class RssSampler:
+    """Samples this process's RSS every `interval` s in a daemon thread: peak RSS by time window
+    (e.g. by dlt step, using the trace's timestamps afterwards)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.samples: List[Tuple[float, float]] = []  # (unix time, MB)
+        self._stop = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with open("/proc/self/statm") as handle:
+                rss_pages = int(handle.read().split()[1])
+            self.samples.append((time.time(), rss_pages * self._page / 1048576))
+            self._stop.wait(self.interval)
+
+    def start(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_between(self, start: float, end: float) -> Optional[float]:
+        values = [mb for t, mb in self.samples if start <= t <= end]
+        return round(max(values), 1) if values else None
 
 
 def self_peak_rss_mb() -> float:

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List
 
-from benchmarks.common import child_main, self_peak_rss_mb
+from benchmarks.common import RssSampler, child_main, self_peak_rss_mb
 
 
 def _admin(base_url: str, method: str, path: str, body: Any = None) -> Any:
@@ -33,12 +33,20 @@ def one_run(pipeline: Any, p: Dict[str, Any]) -> Dict[str, Any]:
     report = RunReport()
     args = {"base_url": p["base_url"], "api_key": p["api_key"], "concurrency": p.get("concurrency", 16)}
     args.update(p.get("source", {}))
-    started = time.perf_counter()
+    sampler = RssSampler().start()
+    started, started_unix = time.perf_counter(), time.time()
     run(pipeline, report, build_models=p.get("build_models", True), **args)
     wall = time.perf_counter() - started
+    ended_unix = time.time()
+    sampler.stop()
     trace = pipeline.last_trace
     phases = {step.step + "_s": round((step.finished_at - step.started_at).total_seconds(), 3)
               for step in trace.steps if step.finished_at}
+    rss_by_phase = {step.step: sampler.peak_between(step.started_at.timestamp(), step.finished_at.timestamp())
+                    for step in trace.steps if step.finished_at and step.step != "run"}
+    if trace.finished_at:
+        rss_by_phase["models_and_checks"] = sampler.peak_between(trace.finished_at.timestamp(), ended_unix)
+    rss_by_phase["before_run"] = sampler.peak_between(started_unix - 1, started_unix + 0.06)
     phases["models_and_checks_s"] = round(wall - (trace.finished_at - trace.started_at).total_seconds(), 3) \
         if trace.finished_at else None
     checks = report.checks or {}
@@ -46,7 +54,7 @@ def one_run(pipeline: Any, p: Dict[str, Any]) -> Dict[str, Any]:
             "still_open": report.still_open, "listed": report.listed_total, "http": report.http,
             "rows": report.rows, "phases": phases, "checks": checks.get("summary"),
             "failed_checks": [r["name"] for r in checks.get("results", []) if r.get("outcome") == "FAIL"],
-            "rss_after_mb": round(self_peak_rss_mb(), 1)}
+            "rss_after_mb": round(self_peak_rss_mb(), 1), "rss_peak_by_phase_mb": rss_by_phase}
 
 
 def main(p: Dict[str, Any]) -> Dict[str, Any]:
@@ -61,6 +69,8 @@ def main(p: Dict[str, Any]) -> Dict[str, Any]:
                              pipeline_name=p.get("pipeline_name", "bsg_bench"))
     first = one_run(pipeline, p)
     later: List[Dict[str, Any]] = []
+    if p.get("runs"):  # the parent reads the simulator's counts after the child: keep run 1's here
+        first["server_requests"] = _admin(p["base_url"], "GET", "/_sim/stats")
     for step in p.get("runs", []):
         if step.get("advance"):
             _admin(p["base_url"], "POST", "/_sim/advance", step["advance"])

@@ -126,7 +126,10 @@ def floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
 
 
 def main(p: Dict[str, Any]) -> Dict[str, Any]:
+    from benchmarks import experiments
     from benchmarks.datagen import make_records
+
+    experiments.apply(p.get("experiment"))
 
     started = time.perf_counter()
     records = make_records(int(p["n"]))

@@ -23,7 +23,7 @@ from dlt.sources import DltResource
 
 from . import settings as defaults
 from . import tables
-from .batches import DetailBatch, warm_up, campaigns_table, history_table, rejected_table, statistics_table
+from .batches import DetailBatch, campaigns_table, history_table, rejected_table, warm_up
 from .client import BsgClient, RetryPolicy
 from .config import SourceSettings, parse_date_setting, validate
 from .discovery import creation_windows, list_campaigns
@@ -254,7 +254,7 @@ def campaign_statistics(batch: DetailBatch) -> Iterator[Any]:
     """Current counts; merge_key=campaign_id deletes a campaign's old rows before inserting the
     new ones, so a status that disappeared does not linger."""
     if batch.records:
-        yield statistics_table(batch.records)
+        yield batch.statistics()
 
 
 @dlt.transformer(name=tables.CAMPAIGN_STATISTICS_HISTORY, write_disposition="append",
@@ -262,7 +262,7 @@ def campaign_statistics(batch: DetailBatch) -> Iterator[Any]:
 def campaign_statistics_history(batch: DetailBatch) -> Iterator[Any]:
     """Every fetch's counts with fetched_at: the growth of delivered/read after sending."""
     if batch.records:
-        yield history_table(batch.records)
+        yield history_table(batch.records, batch.statistics())
 
 
 @dlt.transformer(name=tables.REJECTED_RECORDS, write_disposition="append", columns=tables.REJECTED_COLUMNS)

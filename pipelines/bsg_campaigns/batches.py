@@ -6,13 +6,17 @@ of being inferred."""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
+from contextlib import contextmanager
+from itertools import repeat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
+import numpy as np
 import pyarrow as pa
 
 from .records import CampaignRecord, Rejection
@@ -25,9 +29,16 @@ class DetailBatch:
 
     records: List[CampaignRecord] = field(default_factory=list)
     rejections: List[Rejection] = field(default_factory=list)
+    _statistics: Optional[pa.Table] = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.records) + len(self.rejections)
+
+    def statistics(self) -> pa.Table:
+        """The tidy rows, built once: campaign_statistics and its history share them."""
+        if self._statistics is None:
+            self._statistics = statistics_table(self.records)
+        return self._statistics
 
 
 def warm_up() -> None:
@@ -37,6 +48,11 @@ def warm_up() -> None:
 
 
 def campaigns_table(records: List[CampaignRecord]) -> pa.Table:
+    with _gc_paused():
+        return _campaigns_table(records)
+
+
+def _campaigns_table(records: List[CampaignRecord]) -> pa.Table:
     columns = {name: [getattr(r, name) for r in records] for name in CAMPAIGNS_SCHEMA.names
                if name not in ("extra_fields",)}
     columns["extra_fields"] = [extra_fields_json(r.extra_fields) for r in records]
@@ -44,13 +60,17 @@ def campaigns_table(records: List[CampaignRecord]) -> pa.Table:
 
 
 def statistics_table(records: List[CampaignRecord]) -> pa.Table:
-    return _table(_statistics_columns(records), STATISTICS_SCHEMA)
+    with _gc_paused():
+        return _table(_statistics_columns(records), STATISTICS_SCHEMA)
 
 
-def history_table(records: List[CampaignRecord]) -> pa.Table:
-    columns = _statistics_columns(records)
-    columns["fetched_at"] = [r.fetched_at for r in records for _ in r.statistics]
-    return _table(columns, HISTORY_SCHEMA)
+def history_table(records: List[CampaignRecord], statistics: Optional[pa.Table] = None) -> pa.Table:
+    """The statistics rows plus each record's fetched_at (repeated per row, at C speed)."""
+    statistics = statistics if statistics is not None else statistics_table(records)
+    lengths = np.fromiter((len(r.statistics) for r in records), dtype=np.int64, count=len(records))
+    fetched = np.fromiter((_epoch_micros(r.fetched_at) for r in records), dtype=np.int64, count=len(records))
+    fetched_at = pa.array(np.repeat(fetched, lengths)).cast(HISTORY_SCHEMA.field("fetched_at").type)
+    return pa.Table.from_arrays(statistics.columns + [fetched_at], schema=HISTORY_SCHEMA)
 
 
 def rejected_table(rejections: List[Rejection]) -> pa.Table:
@@ -81,14 +101,37 @@ def _epoch_micros(moment: datetime) -> int:
 
 
 def _statistics_columns(records: List[CampaignRecord]) -> dict:
-    rows = [(r.campaign_id, s) for r in records for s in r.statistics]
-    return {
-        "campaign_id": [cid for cid, _ in rows],
-        "channel": [s.channel for _, s in rows],
-        "is_fallback": [s.is_fallback for _, s in rows],
-        "status": [s.status for _, s in rows],
-        "message_count": [s.message_count for _, s in rows],
-    }
+    """Column lists, extended per record (one small transpose each) rather than per row:
+    ~1.5M rows per 100k campaigns make per-row Python objects the dominant cost."""
+    ids: List[int] = []
+    channels: List[str] = []
+    fallbacks: List[bool] = []
+    statuses: List[str] = []
+    counts: List[int] = []
+    for record in records:
+        if not record.statistics:
+            continue
+        channel, is_fallback, status, count = zip(*record.statistics)
+        ids.extend(repeat(record.campaign_id, len(channel)))
+        channels.extend(channel)
+        fallbacks.extend(is_fallback)
+        statuses.extend(status)
+        counts.extend(count)
+    return {"campaign_id": ids, "channel": channels, "is_fallback": fallbacks, "status": statuses,
+            "message_count": counts}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Bulk conversion allocates millions of short-lived objects; the cyclic collector would
+    rescan the whole heap many times over for nothing (measured: 4-7x slower with it on)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def extra_fields_json(extra: dict) -> Optional[str]:

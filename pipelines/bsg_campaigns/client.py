@@ -48,14 +48,25 @@ class AuthError(ApiError):
     """The api key was rejected (or the account may not do this): the user must fix config."""
 
 
+class NotJsonError(ApiError, ValueError):
+    """A 200 whose body is still not JSON after every retry (a maintenance page, a cut body)."""
+
+
 @dataclass
 class Response:
     status: int
     text: str
     server_time: datetime  # the server's Date header (the API's clock), else the local clock
+    request: str = ""  # "GET /api/campaigns", for error messages
+    raw: bytes = b""  # the body as received (text is its lenient UTF-8 decoding)
 
     def json(self) -> Any:
-        return json.loads(self.text)
+        try:
+            return json.loads(self.text)
+        except (ValueError, RecursionError):
+            # Retries are exhausted by now: say what failed, not where a JSON parser stopped.
+            raise NotJsonError(f"{self.request or 'the API'}: HTTP {self.status} with a body that is not JSON "
+                               f"({_error_message(self.text)}: {self.text[:60]!r})", self.status, self.text) from None
 
 
 @dataclass
@@ -246,7 +257,8 @@ class BsgClient:
                 self.stats.count(None)
                 failure = ApiError(f"{method} {path}: {type(exc).__name__} (no answer from {self._host})")
             else:
-                response = Response(status, text, self._server_time(raw.headers.get("Date")))
+                response = Response(status, text, self._server_time(raw.headers.get("Date")), f"{method} {path}",
+                                    raw.data)
                 self.stats.count(status)
                 if status in ok_statuses and _is_json(text):
                     return response

@@ -50,7 +50,10 @@ class DetailFetcher:
             if response.status == 404 or message.lower() in GONE_MESSAGES:
                 return FetchResult(campaign_id, gone_reason=f"HTTP {response.status}: {message}")
             return FetchResult(campaign_id, failure=f"HTTP {response.status}: {message}")
-        parsed = parse_detail(response.text, fetched_at=response.server_time, tz=self.tz, expected_id=campaign_id)
+        # The bytes as received: the parser rejects a body that is not valid UTF-8 instead of
+        # loading U+FFFD in place of what the API sent.
+        parsed = parse_detail(response.raw or response.text, fetched_at=response.server_time, tz=self.tz,
+                              expected_id=campaign_id)
         if isinstance(parsed, Rejection):
             return FetchResult(campaign_id, rejection=parsed)
         return FetchResult(campaign_id, record=parsed)

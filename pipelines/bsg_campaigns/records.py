@@ -8,6 +8,9 @@ Pure: no I/O, no clock. Every tolerance documented in the README lives here:
 - `statistics` as an object, a one-object list, or `[]` (PHP's empty object);
 - `alternative_channels` as an object of channels, `[]`, `null` or absent;
 - naive timestamps read in the configured time zone, stored in UTC.
+Strict where leniency would corrupt or crash a load: bodies must be UTF-8 and strictly JSON (no
+NaN/Infinity), strings valid Unicode (no lone surrogates), digits ASCII, timestamps within UTC's
+range, and unmapped fields nested at most MAX_EXTRA_DEPTH levels.
 Anything else is rejected, never guessed at: the raw text goes to `rejected_records`.
 """
 
@@ -26,11 +29,20 @@ UTC = timezone.utc
 INT64_MAX = 2**63 - 1
 _PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_SCALE)
 _PRICE_MAX = Decimal(10) ** (PRICE_PRECISION - PRICE_SCALE)
-_PLAIN_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
-_DIGITS = re.compile(r"^\d+$")
+# re.ASCII: `\d` would also match other scripts' digits ("٧", "１２"), which int() and Decimal()
+# then quietly read as numbers - a guess, not the documented tolerance.
+_PLAIN_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$", re.ASCII)
+_DIGITS = re.compile(r"^\d+$", re.ASCII)
 _TIMESTAMP = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?$", re.ASCII
 )
+# Text no table can hold: a lone UTF-16 surrogate (as a JSON escape or a raw character) cannot be
+# encoded as UTF-8, so one such string would fail the whole load, not just its record.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# Unmapped fields are kept as JSON; junk nested deeper than this is refused (serialising very deep
+# values later exhausts the interpreter's recursion limit and fails the run, not just the record).
+MAX_EXTRA_DEPTH = 32
+_RAW_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 ALIASES: Dict[str, Tuple[str, ...]] = {
     "type": ("type", "message_type"),
@@ -97,7 +109,18 @@ def parse_detail(
     expected_id: Optional[int] = None,
 ) -> ParseResult:
     """Parse the body of `GET /api/campaigns/{id}/detail`; never raises for bad input."""
-    text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
+    if isinstance(payload, bytes):
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Rejection(expected_id, fetched_at, f"body is not valid UTF-8 (byte 0x{payload[exc.start]:02x} "
+                             f"at offset {exc.start})", payload.decode("utf-8", errors="replace"))
+    else:
+        text = payload
+    bad = _RAW_SURROGATE.search(text)
+    if bad:  # not even the raw text could be stored: keep it with that character replaced
+        return Rejection(expected_id, fetched_at, f"body contains a lone UTF-16 surrogate at offset {bad.start()}",
+                         _RAW_SURROGATE.sub("\ufffd", text))
     try:
         document = load_json(text)
         return parse_detail_object(unwrap_envelope(document), fetched_at=fetched_at, tz=tz,
@@ -111,13 +134,44 @@ def load_json(text: str) -> Any:
     if not text or not text.strip():
         raise RecordError("empty body")
     try:
-        return json.loads(text, parse_float=Decimal, object_pairs_hook=_reject_conflicting_keys)
+        document = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant,
+                               object_pairs_hook=_reject_conflicting_keys)
     except RecordError:
         raise
     except RecursionError:
         raise RecordError("JSON nested too deeply") from None
     except ValueError as exc:
         raise RecordError(f"body is not valid JSON ({exc.__class__.__name__}: {_short(str(exc))})") from None
+    if _SURROGATE_ESCAPE.search(text):  # rare: only then walk the document
+        _check_storable(document)
+    return document
+
+
+def _reject_constant(name: str) -> Any:
+    raise RecordError(f"body is not valid JSON (non-standard value {name})")
+
+
+def _check_storable(document: Any) -> None:
+    """Reject strings (values or keys) that cannot be stored as text, naming where they are."""
+    stack: List[Tuple[str, Any]] = [("", document)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                path = f"{where}.{key}" if where else str(key)
+                _check_text(key, f"a key in {where or 'the body'}")
+                stack.append((path, inner))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", inner) for i, inner in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, where or "the body")
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError(f"{_short(where, 80)} contains a lone UTF-16 surrogate (not valid Unicode text)") from None
 
 
 def _reject_conflicting_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
@@ -178,9 +232,32 @@ def parse_detail_object(
         total_price=parse_price(_alias(obj, "total_price")),
         currency=_string(obj.get("currency"), "currency"),
         fetched_at=fetched_at,
-        extra_fields={k: v for k, v in obj.items() if k not in MAPPED_FIELDS},
+        extra_fields=_extra_fields(obj),
         statistics=tuple(rows),
     )
+
+
+def _extra_fields(obj: Dict[str, Any]) -> Dict[str, Any]:
+    extra = {k: v for k, v in obj.items() if k not in MAPPED_FIELDS}
+    for key, value in extra.items():
+        if _depth(value) > MAX_EXTRA_DEPTH:
+            raise RecordError(f"field {_short(str(key))!r} is nested more than {MAX_EXTRA_DEPTH} levels deep")
+    return extra
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth without recursion (the value may be ~1000 levels deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        current, level = stack.pop()
+        if isinstance(current, dict):
+            current = list(current.values())
+        if isinstance(current, list):
+            deepest = max(deepest, level)
+            if level > MAX_EXTRA_DEPTH:
+                return level
+            stack.extend((inner, level + 1) for inner in current)
+    return deepest
 
 
 def _alias(obj: Dict[str, Any], meaning: str) -> Any:
@@ -303,9 +380,12 @@ def parse_timestamp(value: Any, where: str, tz: tzinfo) -> Optional[datetime]:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise RecordError(f"{where} is not a valid date/time: {_short(value)!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
+    try:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=tz)
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31 23:59:59-05:00 is after year 9999 in UTC
+        raise RecordError(f"{where} is out of range in UTC: {_short(value)!r}") from None
 
 
 def _json_type(value: Any) -> str:

@@ -37,7 +37,12 @@ class RunFailed(Exception):
 def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str] = None,
                   pipelines_dir: Optional[str] = None, pipeline_name: str = defaults.PIPELINE_NAME,
                   duckdb_path: Optional[str] = None) -> dlt.Pipeline:
-    dataset = validate_identifier("dataset_name", dataset_name or defaults.DATASET_NAME)
+    try:
+        dataset = validate_identifier("dataset_name", dataset_name or defaults.DATASET_NAME)
+    except ConfigError:  # a user error (exit 2), not a traceback: it names the CLI flag to fix
+        raise UserError(f"Invalid dataset name {dataset_name!r}: use a plain SQL identifier (letters, digits and "
+                        "underscores, not starting with a digit, at most 63 characters), e.g. --dataset "
+                        f"{defaults.DATASET_NAME}. Nothing was run.") from None
     target: Any = destination or "duckdb"
     if duckdb_path is None and target == "duckdb" and not dlt.config.get("destination.duckdb.credentials"):
         # dlt would name the file after the pipeline (bsg_campaigns.duckdb); DuckDB then has a
@@ -81,8 +86,22 @@ def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_mod
 @contextmanager
 def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
     """One run per pipeline at a time: a second concurrent run stops at once instead of racing
-    the first over the same state and load packages."""
-    lock_path = Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.run.lock"
+    the first over the same state and load packages. A DuckDB file is locked too: a run from
+    another pipelines dir (another user, another DLT_DATA_DIR) writing the same file at the same
+    time would otherwise start from the same committed state and load every row twice."""
+    pipeline_lock = Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.run.lock"
+    with _exclusive(pipeline_lock, f"Another run of pipeline {pipeline.pipeline_name!r} is in progress"):
+        database = _duckdb_file(pipeline)
+        if database is None:
+            yield
+            return
+        with _exclusive(database.with_name(database.name + ".bsg-run.lock"),
+                        f"Another run is loading into the DuckDB file {str(database)!r}"):
+            yield
+
+
+@contextmanager
+def _exclusive(lock_path: Path, busy: str) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as handle:
         try:
@@ -90,8 +109,8 @@ def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise RunFailed(f"Another run of pipeline {pipeline.pipeline_name!r} is in progress ({holder}); "
-                            "this one stopped without touching anything. Try again when it has finished.") from None
+            raise RunFailed(f"{busy} ({holder}); this one stopped without touching anything. "
+                            "Try again when it has finished.") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
@@ -100,6 +119,19 @@ def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _duckdb_file(pipeline: dlt.Pipeline) -> Optional[Path]:
+    """The local DuckDB file this pipeline writes, if it writes one."""
+    if pipeline.destination is None or pipeline.destination.destination_type != "dlt.destinations.duckdb":
+        return None
+    try:
+        database = pipeline.destination_client().config.credentials.database  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - unresolved credentials: dlt reports them when loading
+        return None
+    if not isinstance(database, str) or database == ":memory:" or database.startswith("md:"):
+        return None
+    return Path(database).resolve()
 
 
 def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float) -> None:
@@ -143,7 +175,7 @@ def _finish_interrupted_load(pipeline: dlt.Pipeline) -> None:
         raise _translate(exc) from None
 
 
-# Append-only tables and the columns that identify one fetch's rows in them.
+# Append-only tables: a job dlt runs twice appends its rows twice (merge tables dedup on their key).
 _APPEND_TABLES = (tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS)
 
 

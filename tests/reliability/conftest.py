@@ -95,8 +95,20 @@ def results_path() -> Path:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the results; rows of tests that did not run this session are kept from the previous
+    file of the same mode, so re-running one proof does not drop the others from the report."""
     if not _RECORDER.rows:
         return
     path = results_path()
+    results = _RECORDER.results()
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    if previous and previous.get("mode") == results["mode"]:
+        ran = set(_RECORDER.verdicts) | {row["nodeid"] for row in _RECORDER.rows}
+        kept = [row for row in previous.get("rows", []) if row.get("nodeid") not in ran]
+        results["rows"] = kept + results["rows"]
+        results["duration_seconds"] = None if kept else results["duration_seconds"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_RECORDER.results(), indent=2, ensure_ascii=False, default=str) + "\n")
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")

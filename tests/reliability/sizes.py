@@ -12,7 +12,10 @@ def size(reduced: int, full: int) -> int:
 
 
 MIXED_FAULT_CAMPAIGNS = size(600, 2000)   # the 10 % mixed-fault load
-PER_KIND_CAMPAIGNS = size(60, 200)        # one fault kind at a time
+PER_KIND_CAMPAIGNS = size(40, 200)        # one fault kind at a time
 CRASH_TRIALS = size(3, 12)                # SIGKILL trials (cycling extract / normalize / load)
-CRASH_CAMPAIGNS = size(200, 400)
+CRASH_CAMPAIGNS = size(150, 400)
 HYPOTHESIS_EXAMPLES = size(150, 1500)
+# The tables whose load job is killed right after it committed (every one in a full run).
+COMMIT_KILL_TABLES = (["campaigns", "campaign_statistics_history", "rejected_records"] if FULL
+                      else ["campaign_statistics_history"])

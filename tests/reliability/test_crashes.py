@@ -25,9 +25,9 @@ import pytest
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 
-from .sizes import CRASH_CAMPAIGNS, CRASH_TRIALS
-from .util import (CliPaths, Snapshot, cli_env, compare, destination_state, duplicate_rows, run_cli,
-                   snapshot_db, start_cli, state_violations)
+from .sizes import COMMIT_KILL_TABLES, CRASH_CAMPAIGNS, CRASH_TRIALS
+from .util import (CliPaths, cli_env, compare, destination_state, duplicate_rows, run_cli, snapshot_db,
+                   start_cli, state_violations, uncommitted_state_rows)
 
 SECTION = "Crashes (SIGKILL) and re-run"
 SEED = 17
@@ -114,14 +114,18 @@ def crash_refs(tmp_path_factory):
 
 
 def kill_plan(trial: int, timings: Timings):
-    """Seeded: the phase cycles with the trial number, the instant within it is random."""
+    """Seeded: the phase cycles with the trial number; within the phase the instant is random
+    but stratified - the k-th of n visits to a phase lands in the k-th n-th of it - so the trials
+    spread over the whole phase instead of clustering."""
     rng = random.Random(1000 + trial)
     phase = PHASES[trial % len(PHASES)]
+    visits = len(range(trial % len(PHASES), CRASH_TRIALS, len(PHASES)))
+    fraction = (trial // len(PHASES) + rng.random()) / max(visits, 1)
     if phase == "extract":
-        after_details = rng.randint(1, max(timings.details - 1, 1))
+        after_details = max(1, min(int(fraction * timings.details), timings.details - 1))
         return phase, f"after {after_details} details", lambda seen, now, details: details >= after_details
     start, end = ("extracted", "normalized") if phase == "normalize" else ("normalized", "loaded")
-    delay = rng.uniform(0, getattr(timings, end) - getattr(timings, start))
+    delay = fraction * (getattr(timings, end) - getattr(timings, start))
     return phase, f"{delay * 1000:.0f} ms into {phase}", (
         lambda seen, now, details: start in seen and now >= seen[start] + delay)
 
@@ -136,8 +140,9 @@ def test_sigkill_then_rerun_equals_uninterrupted(trial, tmp_path, crash_refs, re
         seen = watch(proc, sim, paths.working_dir, kill_when)
         hit = package_phase(paths.working_dir) if "killed" in seen else "completed before the kill"
         after_kill = snapshot_db(paths.db)
-        # Right after the kill: what the destination holds never has a state ahead of its rows,
-        # and a local state ahead of the destination's is carried by a pending package.
+        orphan_states = uncommitted_state_rows(paths.db)
+        # Right after the kill: the destination's committed state (what dlt would restore) is never
+        # ahead of its rows, and a local state ahead of it is carried by a pending package.
         violations = state_violations(_source_state(destination_state(paths.db)), after_kill, sim)
         local_ahead = _local_version(paths) > _version(destination_state(paths.db))
         pending = hit in ("normalize", "load")
@@ -153,8 +158,9 @@ def test_sigkill_then_rerun_equals_uninterrupted(trial, tmp_path, crash_refs, re
     record(SECTION, f"SIGKILL in {hit}", ok=ok, lost=result["lost"], duplicates=dups,
            outcome="re-run: tables identical to uninterrupted runs, state never ahead" if ok else
            f"differs: {result['differing_tables']} {violations[:2]}",
-           killed_at=f"{seen.get('killed', seen['exited']):.2f} s ({when})",
-           rows_at_destination_after_kill=len(after_kill["campaigns"]), campaigns=len(final["campaigns"]))
+           killed_at=f"{seen.get('killed', seen['exited']):.2f} s (aimed {when})",
+           rows_at_destination_after_kill=sum(len(rows) for rows in after_kill.values()),
+           uncommitted_state_rows_after_kill=orphan_states, campaigns=len(final["campaigns"]))
     assert rerun.returncode == 0, rerun.stderr
     assert "Traceback" not in rerun.stderr
     assert not violations, violations
@@ -165,7 +171,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(trial, tmp_path, crash_refs, re
         assert "interrupted run" in rerun.stderr
 
 
-@pytest.mark.parametrize("table", ["campaigns", "campaign_statistics_history", "rejected_records"])
+@pytest.mark.parametrize("table", COMMIT_KILL_TABLES)
 def test_sigkill_right_after_a_job_committed(table, tmp_path, crash_refs, record):
     """The narrowest window: the destination committed a job's rows, dlt has not yet recorded
     the job as done. dlt alone re-runs the job on resume, appending its rows twice; the runner

@@ -96,25 +96,42 @@ def all_campaign_ids(sim: Simulator, types: Sequence[str] = ("rcs", "sms")) -> S
 
 # -- the incremental state as the destination holds it ---------------------------------------
 
-def destination_state(db_path: Path, dataset: str = DATASET, pipeline_name: Optional[str] = None) -> Optional[Dict[str, Any]]:
-    """The newest committed pipeline state at the destination (None before the first load)."""
+def destination_state(db_path: Path, dataset: str = DATASET) -> Optional[Dict[str, Any]]:
+    """The committed pipeline state at the destination, as dlt itself reads it when it restores
+    (a state row counts only once its load package completed: joined to `_dlt_loads`, status 0).
+    A state row of a load that was killed half-way may sit in `_dlt_pipeline_state`; dlt ignores it."""
     from dlt.common.versioned_state import decompress_state
 
     if not Path(db_path).exists():
         return None
     con = duckdb.connect(str(db_path), read_only=True)
     try:
-        if "_dlt_pipeline_state" not in _tables(con, dataset):
+        if not {"_dlt_pipeline_state", "_dlt_loads"} <= _tables(con, dataset):
             return None
-        sql = f'select state from "{dataset}"."_dlt_pipeline_state"'
-        params: List[Any] = []
-        if pipeline_name:
-            sql += " where pipeline_name = ?"
-            params.append(pipeline_name)
-        row = con.execute(sql + " order by version desc, created_at desc limit 1", params).fetchone()
+        row = con.execute(f'select s.state from "{dataset}"."_dlt_pipeline_state" s join "{dataset}"."_dlt_loads" l '
+                          "on l.load_id = s._dlt_load_id where l.status = 0 "
+                          "order by l.load_id desc, s.version desc limit 1").fetchone()
     finally:
         con.close()
     return None if row is None else decompress_state(row[0])
+
+
+def uncommitted_state_rows(db_path: Path, dataset: str = DATASET) -> int:
+    """State rows whose load never completed (written by a load that was killed half-way)."""
+    if not Path(db_path).exists():
+        return 0
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        present = _tables(con, dataset)
+        if "_dlt_pipeline_state" not in present:
+            return 0
+        if "_dlt_loads" not in present:
+            return con.execute(f'select count(*) from "{dataset}"."_dlt_pipeline_state"').fetchone()[0]
+        return con.execute(f'select count(*) from "{dataset}"."_dlt_pipeline_state" s where not exists (select 1 '
+                           f'from "{dataset}"."_dlt_loads" l where l.load_id = s._dlt_load_id and l.status = 0)'
+                           ).fetchone()[0]
+    finally:
+        con.close()
 
 
 def state_violations(source_state: Optional[Mapping[str, Any]], snap: Snapshot, sim: Simulator) -> List[str]:

@@ -1,0 +1,265 @@
+"""results dict -> results.json + results.md (the tables BENCHMARKS.md quotes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+
+def write_reports(results: Dict[str, Any], out_dir: Path) -> Tuple[Path, Path]:
+    json_path = out_dir / "results.json"
+    md_path = out_dir / "results.md"
+    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    md_path.write_text(markdown(results))
+    return json_path, md_path
+
+
+def _f(value: Any, digits: int = 1, suffix: str = "") -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}{suffix}"
+    if isinstance(value, int):
+        return f"{value:,}{suffix}"
+    return f"{value}{suffix}"
+
+
+def _x(value: Optional[float]) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _verdict(ok: Optional[bool]) -> str:
+    return "—" if ok is None else ("**PASS**" if ok else "**FAIL**")
+
+
+def _table(header: List[str], rows: List[List[Any]]) -> List[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def markdown(r: Dict[str, Any]) -> str:
+    meta = r.get("meta", {})
+    m = meta.get("machine", {})
+    versions = ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items())
+    out = [f"# Benchmark results{' (quick: harness check only, not a measurement)' if meta.get('quick') else ''}", "",
+           f"{m.get('cpus')} CPUs, Python {m.get('python')}, {versions}; load average at start "
+           f"{m.get('loadavg_at_start')}; simulator latency {meta.get('latency_ms')} ms per request; "
+           f"finished {meta.get('finished')} after {meta.get('total_s')} s.", ""]
+    out += ["## Targets", ""]
+    out += _table(["#", "target", "measured", "needed", "result"], _target_rows(r))
+    if "target1" in r:
+        out += _target1(r["target1"])
+    if "target1_sweep" in r:
+        out += _sweep(r["target1_sweep"])
+    if "target2" in r:
+        out += _target2(r["target2"])
+    if "target3" in r:
+        out += _target3(r["target3"])
+    if "target4" in r:
+        out += _target4(r["target4"])
+    if "target5" in r:
+        out += _target5(r["target5"])
+    return "\n".join(out)
+
+
+def _target_rows(r: Dict[str, Any]) -> List[List[Any]]:
+    rows: List[List[Any]] = []
+    t1 = r.get("target1")
+    if t1:
+        ratios = t1["ratios"]
+        c = t1["approaches"].get("connector_16", {})
+        rows.append(["1", f"full load {c.get('n', '')} campaigns, end to end with models, vs hand-written "
+                          "16-thread requests pool", _x(ratios.get("vs_pool_requests_16")), "≥ 0.90×",
+                     _verdict(bool(ratios.get("vs_pool_requests_16") and ratios["vs_pool_requests_16"] >= 0.9))])
+        rows.append(["1", "same, vs dlt `rest_api_source` parallelized, 16 workers",
+                     _x(ratios.get("vs_rest_api_parallel_16")), "≥ 2.50×",
+                     _verdict(bool(ratios.get("vs_rest_api_parallel_16")
+                                   and ratios["vs_rest_api_parallel_16"] >= 2.5))])
+        rows.append(["1", "same, share of the network floor at 16 in flight (pages of 50)",
+                     _x(ratios.get("vs_network_floor")), "≥ 0.75×", _verdict(t1.get("pass_floor_75"))])
+    sw = r.get("target1_sweep")
+    if sw:
+        cap = sw["rate_cap"]
+        best = min((v.get("vs_ideal") or 99 for k, v in cap["runs"].items() if k.startswith("server_cap_c")),
+                   default=None)
+        client = cap["runs"].get("server_and_client_cap_c16", {})
+        rows.append(["1", f"API cap R = {cap['rate']:.0f} requests/s (server only, connector defaults): run time "
+                          "/ (requests / R), best concurrency", _x(best), "≤ 1.10×",
+                     _verdict(sw.get("cap_within_10pct_server_only"))])
+        rows.append(["1", "same, with `max_requests_per_second = R` set in the connector",
+                     _x(client.get("vs_ideal")), "≤ 1.10×", _verdict(sw.get("cap_within_10pct_client_cap"))])
+    t2 = r.get("target2")
+    if t2:
+        rows.append(["2", f"load path {t2['connector'].get('campaigns', '')} parsed campaigns → committed DuckDB "
+                          "tables, vs raw `duckdb` insert of the arrow tables", _x(t2.get("ratio_vs_floor")),
+                     "≤ 3.00×", _verdict(t2.get("pass"))])
+    t3 = r.get("target3")
+    if t3:
+        peaks = t3["peak_rss_mb"]
+        rows.append(["3", "peak RSS of a full load, by N (" + " / ".join(peaks) + ")",
+                     " / ".join(f"{v:.0f} MB" for v in peaks.values()),
+                     "≤ 400 MB, flat", _verdict(t3.get("pass"))])
+    t4 = r.get("target4")
+    if t4:
+        rows.append(["4", f"incremental run: requests counted by the simulator ({t4['open_before_measured_run']} open, "
+                          f"{sum(t4['new_campaigns'].values())} new)",
+                     f"{t4['requests']} (list {t4['list_requests']}, detail {t4['detail_requests']}, "
+                     f"login {t4['logins']})", f"≤ {t4['requests_allowed']}",
+                     _verdict(t4['requests'] <= t4['requests_allowed'])])
+        rows.append(["4", "incremental run time / full load time", _pct(t4.get("time_ratio")), "< 5%",
+                     _verdict(bool(t4.get("time_ratio") is not None and t4["time_ratio"] < 0.05))])
+    t5 = r.get("target5")
+    if t5:
+        rows.append(["5", f"build all models + run all checks on {t5.get('campaigns', 0):,} campaigns",
+                     _f(t5.get("wall_s"), 2, " s"), "< 10 s", _verdict(t5.get("pass"))])
+    return rows
+
+
+def _pct(value: Optional[float]) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+_LABELS = {
+    "seq_requests": "plain sequential `requests` loop + pandas → DuckDB",
+    "rest_api_defaults": "dlt `rest_api_source`, list → detail, defaults",
+    "rest_api_parallel_16": "same, detail resource `parallelized`, 16 extract workers",
+    "pool_requests_16": "hand-written 16-thread `requests` pool + pandas → DuckDB (extract + dump 2 tables)",
+    "connector_16": "**bsg-campaigns**, concurrency 16, end to end (extract, normalize, load, models, checks)",
+}
+
+
+def _target1(t1: Dict[str, Any]) -> List[str]:
+    a = t1["approaches"]
+    c = a.get("connector_16", {}).get("campaigns_per_s")
+    rows = []
+    for key in ("seq_requests", "rest_api_defaults", "rest_api_parallel_16", "pool_requests_16", "connector_16"):
+        v = a.get(key)
+        if not v:
+            continue
+        sr = v.get("server_requests", {})
+        rows.append([_LABELS[key], _f(v.get("n")), _f(v.get("campaigns_per_s")),
+                     _x(_safe_div(c, v.get("campaigns_per_s"))) if key != "connector_16" else "1.00×",
+                     _f(v.get("wall_s"), 2), _f(v.get("peak_rss_mb"), 0),
+                     f"{sr.get('list', '—')} / {sr.get('detail', '—')}", _f(v.get("cpu_s"), 1),
+                     "" if v.get("ok") else "FAILED"])
+    fl = t1["network_floor"]
+    rows.append([f"network floor at 16 in flight (N × 20 ms / 16 + {fl['list_pages']} list pages × 20 ms)",
+                 _f(fl["n"]), _f(fl["campaigns_per_s"]), _x(_safe_div(c, fl["campaigns_per_s"])),
+                 _f(fl["wall_s"], 2), "—", "—", "—", ""])
+    own = t1.get("connector_own_floor", {})
+    rows.append([f"(the connector's own floor: pages of 500, {own.get('list_pages')} list requests)", _f(fl["n"]),
+                 _f(own.get("campaigns_per_s")), _x(_safe_div(c, own.get("campaigns_per_s"))),
+                 _f(own.get("wall_s"), 2), "—", "—", "—", ""])
+    out = ["## Target 1 — throughput, side by side", ""]
+    out += _table(["approach", "N", "campaigns/s", "connector ×", "wall s", "peak RSS MB",
+                   "list / detail requests", "client CPU s", ""], rows)
+    phases = a.get("connector_16", {}).get("phases") or {}
+    if phases:
+        out += [f"Connector phases: " + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in phases.items()
+                                                  if isinstance(v, (int, float))), ""]
+    return out
+
+
+def _safe_div(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    if not a or not b:
+        return None
+    return a / b
+
+
+def _sweep(sw: Dict[str, Any]) -> List[str]:
+    rows = []
+    for c, v in sw["sweep"].items():
+        fl = v.get("floor_campaigns_per_s")
+        rows.append([c, _f(v.get("campaigns_per_s")), _f(fl), _pct(_safe_div(v.get("campaigns_per_s"), fl)),
+                     _f(v.get("wall_s"), 2), _f(v.get("peak_rss_mb"), 0), _f(v.get("http", {}).get("retries", 0)),
+                     "" if v.get("ok") else "FAILED"])
+    out = ["### Concurrency sweep (no rate cap)", ""]
+    out += _table(["concurrency", "campaigns/s", "floor at that concurrency", "% of floor", "wall s",
+                   "peak RSS MB", "retries", ""], rows)
+    cap = sw["rate_cap"]
+    rows = []
+    for key, v in cap["runs"].items():
+        sr = v.get("server_requests", {})
+        extract = (v.get("phases") or {}).get("extract_s")
+        rows.append([key, _f(v.get("campaigns_per_s")), _f(v.get("wall_s"), 2), _f(v.get("accepted_requests")),
+                     _f(v.get("ideal_s"), 2), _x(v.get("vs_ideal")), _f(extract, 2),
+                     _x(_safe_div(extract, v.get("ideal_s"))), _f(sr.get("status", {}).get("429", 0)),
+                     _f(v.get("http", {}).get("retries", 0)), "" if v.get("ok") else "FAILED"])
+    out += [f"### API rate cap: simulator `rate_limit` = {cap['rate']:.0f} requests/s", ""]
+    out += _table(["run", "campaigns/s", "wall s", "requests served", "ideal = requests / R (s)", "wall / ideal",
+                   "extract s", "extract / ideal", "429s", "client retries", ""], rows)
+    return out
+
+
+def _target2(t2: Dict[str, Any]) -> List[str]:
+    c, f = t2["connector"], t2["floor"]
+    rows = [["raw `duckdb`: CREATE TABLE AS SELECT from the 3 arrow tables (the floor)", _f(f.get("wall_s"), 2),
+             _f(f.get("peak_rss_mb"), 0)],
+            ["bsg-campaigns path: DetailBatches → connector transformers → dlt extract/normalize/load",
+             _f(c.get("wall_s"), 2), _f(c.get("peak_rss_mb"), 0)]]
+    out = ["## Target 2 — load path", "",
+           f"{c.get('campaigns', 0):,} parsed campaigns; rows: {c.get('rows')}; arrow tables built from the "
+           f"records in one go: {f.get('arrow_from_records_s')} s.", ""]
+    out += _table(["path", "seconds", "peak RSS MB"], rows)
+    bd = c.get("breakdown_s") or {}
+    if bd:
+        out += ["Where the connector path's time goes: " + ", ".join(f"{k} {v} s" for k, v in bd.items()), ""]
+    jobs = c.get("load_jobs") or {}
+    if jobs:
+        out += ["Load jobs: " + ", ".join(f"{k} {v} s" for k, v in jobs.items()), ""]
+    return out
+
+
+def _target3(t3: Dict[str, Any]) -> List[str]:
+    rows = []
+    for n, v in t3["runs"].items():
+        ph = v.get("rss_peak_by_phase_mb") or {}
+        rows.append([_f(int(n)), _f(v.get("peak_rss_mb"), 0)] + [_f(ph.get(k), 0) for k in
+                                                                  ("before_run", "extract", "normalize", "load",
+                                                                   "models_and_checks")]
+                    + [_f(v.get("wall_s"), 1), _f(v.get("campaigns_per_s")),
+                       _f((v.get("rows") or {}).get("campaign_statistics")), "" if v.get("ok") else "FAILED"])
+    out = ["## Target 3 — memory (full load, whole connector process)", ""]
+    out += _table(["campaigns", "peak RSS MB", "RSS at start", "peak in extract", "in normalize", "in load",
+                   "in models+checks", "wall s", "campaigns/s", "statistics rows", ""], rows)
+    out += [f"Growth from the smallest to the largest N: {_x(t3.get('growth_largest_vs_smallest'))}.", ""]
+    return out
+
+
+def _target4(t4: Dict[str, Any]) -> List[str]:
+    full, settle, inc = t4["full_load"], t4.get("settle_run", {}), t4["incremental"]
+    out = ["## Target 4 — incremental cost", "",
+           f"Run 1, the full load: {full.get('campaigns')} campaigns in {_f(full.get('wall_s'), 2)} s "
+           f"({full.get('server_requests', {}).get('total')} requests; {t4['open_after_full_load']} left open). "
+           f"Run 2, after the simulated clock moved on: {settle.get('campaigns')} fetched "
+           f"({settle.get('new')} new, {settle.get('refreshed')} refreshed), {t4['open_before_measured_run']} "
+           f"left open. Run 3, measured, later again: {t4['new_campaigns']} new campaigns exist.", "",
+           f"Run 3: {_f(inc.get('wall_s'), 2)} s ({_pct(t4.get('time_ratio'))} of the full load); "
+           f"requests {t4['requests']} = list {t4['list_requests']} + detail {t4['detail_requests']} + login "
+           f"{t4['logins']} (allowed {t4['requests_allowed']} = {t4['list_pages_needed']} list pages + "
+           f"{t4['open_before_measured_run']} open + {sum(t4['new_campaigns'].values())} new + 1 login); "
+           f"fetched {inc.get('campaigns')} ({inc.get('new')} new, {inc.get('refreshed')} refreshed); phases "
+           + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in (inc.get("phases") or {}).items()
+                       if isinstance(v, (int, float))) + ".", ""]
+    return out
+
+
+def _target5(t5: Dict[str, Any]) -> List[str]:
+    out = ["## Target 5 — SQL models", "",
+           f"{t5.get('rows')} rows (synthetic, inserted directly in {t5.get('synthesize_s')} s). "
+           f"`runner.build_and_check` (rebuild {len(t5.get('models') or [])} views + run every check): "
+           f"**{_f(t5.get('wall_s'), 2)} s**; checks: {t5.get('checks')}.", ""]
+    if t5.get("sql_execution_s") is not None:
+        out += [f"Of that, {t5['sql_execution_s']} s executing {t5.get('sql_statements')} SQL statements in DuckDB "
+                f"and {t5.get('python_side_s')} s on the Python side (reading, qualifying, transpiling the .sql "
+                "files). Slowest statements:", ""]
+        out += _table(["seconds", "statement"], [[s["s"], f"`{s['sql'][:120]}…`"]
+                                                  for s in (t5.get("slowest_statements") or [])[:5]])
+    scans = t5.get("model_full_scans_s") or {}
+    if scans:
+        out += ["Reading every model view in full once (what a dashboard pays; views are lazy): "
+                + ", ".join(f"{k} {v} s" for k, v in scans.items())
+                + f"; total {t5.get('model_full_scans_total_s')} s.", ""]
+    return out
