@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-reliability bench notebook notebook-run clean
+.PHONY: install demo test test-reliability bench bench-quick notebook notebook-run clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ test: $(STAMP)
 test-reliability: $(STAMP)
 	BSG_RELIABILITY_FULL=1 $(BIN)/python -m pytest -q tests/reliability
 	$(BIN)/python tests/reliability/report.py tests/reliability/results.json > RELIABILITY.md
+
+# Performance benchmarks against the bundled simulator (~15 min; --quick for a small run).
+# Results: benchmarks/results/results.{md,json}; see BENCHMARKS.md.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick
 
 # Opens the analyst notebook on the demo database (JupyterLab is installed on first use only,
 # so `make test` stays lean). Headless alternative: `make notebook-run`.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from benchmarks.common import REPO, run_child
-from benchmarks.run import LATENCY_MS, LIST_FROM, LIST_TO, TYPES, _WarmSim, log
+from benchmarks.run import LATENCY_MS, _WarmSim, log
 
 DEFAULT = ("none,gc_threshold,arrow_once,drain_queue,stats_merge_key_only,"
            "gc_threshold+arrow_once+drain_queue+stats_merge_key_only")

@@ -74,7 +74,7 @@ def _dump(p: Dict[str, Any], campaigns: List[Dict[str, Any]], stats: List[Tuple[
         campaigns_df[name] = pd.to_datetime(campaigns_df[name], utc=True)
     campaigns_df["total_price"] = campaigns_df["total_price"].astype(float)
     statistics_df = pd.DataFrame(stats, columns=["campaign_id", "channel", "is_fallback", "status", "message_count"])
-    con = duckdb.connect(p["duckdb_path"])
+    con = duckdb.connect(p["duckdb_path"])  # DuckDB reads the DataFrames by their variable names
     con.execute("CREATE OR REPLACE TABLE campaigns AS SELECT * FROM campaigns_df")
     con.execute("CREATE OR REPLACE TABLE campaign_statistics AS SELECT * FROM statistics_df")
     con.close()

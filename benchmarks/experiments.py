@@ -55,6 +55,9 @@ def _arrow_once() -> None:
     from bsg_campaigns import batches
     from bsg_campaigns.tables import HISTORY_SCHEMA, STATISTICS_SCHEMA
 
+    if not hasattr(bsg_campaigns, "statistics_table"):
+        print("experiment arrow_once: the connector already builds statistics once per batch; skipped")
+        return
     cache: Dict[int, Any] = {}
 
     def _lengths(records: List[Any]) -> Any:

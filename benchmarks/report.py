@@ -157,7 +157,7 @@ def _target1(t1: Dict[str, Any]) -> List[str]:
                    "list / detail requests", "client CPU s", ""], rows)
     phases = a.get("connector_16", {}).get("phases") or {}
     if phases:
-        out += [f"Connector phases: " + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in phases.items()
+        out += ["Connector phases: " + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in phases.items()
                                                   if isinstance(v, (int, float))), ""]
     return out
 

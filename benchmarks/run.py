@@ -11,7 +11,6 @@ invocation, so they hold on a noisy machine. Writes DIR/results.json and DIR/res
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -19,11 +18,11 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from benchmarks.common import REPO, ChildResult, SimProcess, run_child
+from benchmarks.common import REPO, SimProcess, run_child
 
 LATENCY_MS = 20.0
 FLOOR_IN_FLIGHT = 16
