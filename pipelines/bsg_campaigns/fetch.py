@@ -4,7 +4,8 @@ record, a rejection, a 'gone' (deleted/unknown id) or a 'failed' (retries exhaus
 from __future__ import annotations
 
 import json
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import queue
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Iterable, Iterator, Optional, Set
@@ -59,9 +60,11 @@ class DetailFetcher:
         return FetchResult(campaign_id, record=parsed)
 
     def fetch_many(self, campaign_ids: Iterable[int]) -> Iterator[FetchResult]:
-        """Results in completion order; ids may be a lazy iterator (listing streams into fetching)."""
+        """Results in completion order; ids may be a lazy iterator (listing streams into fetching).
+        Completed futures arrive through a queue (no scanning of every in-flight future)."""
         seen: Set[int] = set()
         streak = 0
+        done: "queue.SimpleQueue[Future]" = queue.SimpleQueue()
         in_flight: Set[Future] = set()
         limit = self.concurrency * 2
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bsg-detail") as pool:
@@ -70,21 +73,24 @@ class DetailFetcher:
                     if campaign_id in seen:
                         continue
                     seen.add(campaign_id)
-                    in_flight.add(pool.submit(self.fetch_one, campaign_id))
-                    while len(in_flight) >= limit:
-                        for result in self._drain(in_flight, block=True):
-                            streak = self._check_streak(streak, result)
-                            yield result
-                    for result in self._drain(in_flight, block=False):
-                        streak = self._check_streak(streak, result)
+                    future = pool.submit(self.fetch_one, campaign_id)
+                    in_flight.add(future)
+                    future.add_done_callback(done.put)
+                    while len(in_flight) >= limit or not done.empty():
+                        streak, result = self._take(done, in_flight, streak)
                         yield result
                 while in_flight:
-                    for result in self._drain(in_flight, block=True):
-                        streak = self._check_streak(streak, result)
-                        yield result
+                    streak, result = self._take(done, in_flight, streak)
+                    yield result
             finally:
                 for future in in_flight:
                     future.cancel()
+
+    def _take(self, done: "queue.SimpleQueue[Future]", in_flight: Set[Future], streak: int):
+        finished = done.get()
+        in_flight.discard(finished)
+        result = finished.result()
+        return self._check_streak(streak, result), result
 
     def _check_streak(self, streak: int, result: FetchResult) -> int:
         streak = streak + 1 if result.failure else 0
@@ -92,16 +98,6 @@ class DetailFetcher:
             raise ApiUnavailable(f"{streak} campaign details in a row could not be fetched; "
                                  f"last error: {result.failure}")
         return streak
-
-    @staticmethod
-    def _drain(in_flight: Set[Future], block: bool) -> Iterator[FetchResult]:
-        if block:
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-        else:
-            done = {f for f in in_flight if f.done()}
-        for future in done:
-            in_flight.discard(future)
-            yield future.result()
 
 
 def _message(text: str) -> str:

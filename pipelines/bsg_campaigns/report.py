@@ -46,6 +46,9 @@ class RunReport:
     def listed_total(self) -> int:
         return sum(self.listed.values())
 
+    def progress_due(self) -> bool:
+        return self._on_progress is not None and time.monotonic() - self._last_progress >= 0.25
+
     def progress(self, force: bool = False) -> None:
         """Throttled: a terminal redraw at most 4 times a second."""
         if self._on_progress is None:
