@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import gc
 import queue
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Set
+from typing import Any, Dict, Iterator, List, Optional
 
 
 def apply(spec: Optional[str]) -> List[str]:
@@ -95,42 +94,9 @@ def _arrow_once() -> None:
 
 
 def _drain_queue() -> None:
-    """Completed futures reported through a queue (add_done_callback) instead of scanning every
-    in-flight future's `done()` after each submit."""
-    from bsg_campaigns import fetch
-
-    def fetch_many(self: Any, campaign_ids: Iterable[int]) -> Iterator[Any]:
-        seen: Set[int] = set()
-        streak = 0
-        done: "queue.SimpleQueue[Future]" = queue.SimpleQueue()
-        in_flight: Set[Future] = set()
-        limit = self.concurrency * 2
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bsg-detail") as pool:
-            try:
-                for campaign_id in campaign_ids:
-                    if campaign_id in seen:
-                        continue
-                    seen.add(campaign_id)
-                    future = pool.submit(self.fetch_one, campaign_id)
-                    in_flight.add(future)
-                    future.add_done_callback(done.put)
-                    while len(in_flight) >= limit or not done.empty():
-                        finished = done.get()
-                        in_flight.discard(finished)
-                        result = finished.result()
-                        streak = self._check_streak(streak, result)
-                        yield result
-                while in_flight:
-                    finished = done.get()
-                    in_flight.discard(finished)
-                    result = finished.result()
-                    streak = self._check_streak(streak, result)
-                    yield result
-            finally:
-                for future in in_flight:
-                    future.cancel()
-
-    fetch.DetailFetcher.fetch_many = fetch_many
+    """Adopted: DetailFetcher.fetch_many now takes completed futures from a queue
+    (add_done_callback) instead of scanning every in-flight future. Kept as a no-op so earlier
+    A/B names still run."""
 
 
 def _list_prefetch() -> None:
