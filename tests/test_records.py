@@ -207,12 +207,26 @@ def test_digit_string_ids_and_counts_are_accepted():
     assert record.campaign_id == 7 and record.statistics[0].message_count == 2 and record.total_messages == 3
 
 
+def test_nul_characters_are_rejected_with_the_place_named():
+    for detail, where in ((base(name="a\u0000b"), "data.name"), (base(statistics={"deli\u0000vered": 1}),
+                                                                   "a key in data.statistics"),
+                          (base(note={"k": ["x", "\u0000"]}), "data.note.k[1]")):
+        result = parse({"data": detail})
+        assert isinstance(result, Rejection) and result.reason.startswith(f"{where} contains a NUL character")
+    raw = json.dumps({"data": base()}).replace('"name": "n"', '"name": "n\x00"')
+    result = parse(raw)
+    assert isinstance(result, Rejection) and result.reason.startswith("body contains a NUL character (U+0000) at offset")
+    assert result.payload == raw.replace("\x00", "\ufffd")  # kept whole, the one unstorable char replaced
+
+
 def test_unicode_sender_and_long_strings_survive():
     record = parse({"data": base(sender="Кафе Ромашка ☕", name="x" * 100_000)})
     assert record.sender == "Кафе Ромашка ☕" and len(record.name) == 100_000
 
 
-counts = st.dictionaries(st.text(min_size=1, max_size=20), st.integers(min_value=0, max_value=2**63 - 1), max_size=15)
+# Valid payloads carry storable text: a NUL (U+0000) is rejected by design, tested below.
+counts = st.dictionaries(st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20),
+                         st.integers(min_value=0, max_value=2**63 - 1), max_size=15)
 
 
 @settings(max_examples=200, deadline=None)

@@ -30,7 +30,7 @@ def postgres_available() -> str:
         return f"no PostgreSQL answering on 127.0.0.1:5432 ({type(exc).__name__})"
 
 
-_PG_SKIP = postgres_available()
+PG_SKIP = _PG_SKIP = postgres_available()
 needs_postgres = pytest.mark.skipif(bool(_PG_SKIP), reason=_PG_SKIP or "postgres available")
 
 

@@ -9,8 +9,9 @@ Pure: no I/O, no clock. Every tolerance documented in the README lives here:
 - `alternative_channels` as an object of channels, `[]`, `null` or absent;
 - naive timestamps read in the configured time zone, stored in UTC.
 Strict where leniency would corrupt or crash a load: bodies must be UTF-8 and strictly JSON (no
-NaN/Infinity), strings valid Unicode (no lone surrogates), digits ASCII, timestamps within UTC's
-range, and unmapped fields nested at most MAX_EXTRA_DEPTH levels.
+NaN/Infinity), strings valid Unicode (no lone surrogates) without NUL characters (PostgreSQL and
+others cannot store U+0000 in text or JSON), digits ASCII, timestamps within UTC's range, and
+unmapped fields nested at most MAX_EXTRA_DEPTH levels.
 Anything else is rejected, never guessed at: the raw text goes to `rejected_records`.
 """
 
@@ -37,12 +38,13 @@ _TIMESTAMP = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?$", re.ASCII
 )
 # Text no table can hold: a lone UTF-16 surrogate (as a JSON escape or a raw character) cannot be
-# encoded as UTF-8, so one such string would fail the whole load, not just its record.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# encoded as UTF-8, and U+0000 cannot be stored by PostgreSQL (text or jsonb), so one such string
+# would fail the whole load - every run, as the package stays pending - not just its record.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)")
 # Unmapped fields are kept as JSON; junk nested deeper than this is refused (serialising very deep
 # values later exhausts the interpreter's recursion limit and fails the run, not just the record).
 MAX_EXTRA_DEPTH = 32
-_RAW_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_RAW_UNSTORABLE = re.compile(r"[\ud800-\udfff\x00]")
 
 ALIASES: Dict[str, Tuple[str, ...]] = {
     "type": ("type", "message_type"),
@@ -117,10 +119,11 @@ def parse_detail(
                              f"at offset {exc.start})", payload.decode("utf-8", errors="replace"))
     else:
         text = payload
-    bad = _RAW_SURROGATE.search(text)
+    bad = _RAW_UNSTORABLE.search(text)
     if bad:  # not even the raw text could be stored: keep it with that character replaced
-        return Rejection(expected_id, fetched_at, f"body contains a lone UTF-16 surrogate at offset {bad.start()}",
-                         _RAW_SURROGATE.sub("\ufffd", text))
+        what = "a NUL character (U+0000)" if bad.group() == "\x00" else "a lone UTF-16 surrogate"
+        return Rejection(expected_id, fetched_at, f"body contains {what} at offset {bad.start()}",
+                         _RAW_UNSTORABLE.sub("\ufffd", text))
     try:
         document = load_json(text)
         return parse_detail_object(unwrap_envelope(document), fetched_at=fetched_at, tz=tz,
@@ -142,7 +145,7 @@ def load_json(text: str) -> Any:
         raise RecordError("JSON nested too deeply") from None
     except ValueError as exc:
         raise RecordError(f"body is not valid JSON ({exc.__class__.__name__}: {_short(str(exc))})") from None
-    if _SURROGATE_ESCAPE.search(text):  # rare: only then walk the document
+    if _UNSTORABLE_ESCAPE.search(text):  # rare: only then walk the document
         _check_storable(document)
     return document
 
@@ -168,6 +171,9 @@ def _check_storable(document: Any) -> None:
 
 
 def _check_text(text: str, where: str) -> None:
+    if "\x00" in text:
+        raise RecordError(f"{_short(where, 80)} contains a NUL character (U+0000), which warehouses such as "
+                          "PostgreSQL cannot store")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

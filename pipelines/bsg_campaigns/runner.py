@@ -75,13 +75,22 @@ def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_mod
     with run_lock(pipeline), _gc_tuned_for_bulk():
         _finish_interrupted_load(pipeline)
         try:
-            info = pipeline.run(source)
+            info = pipeline.run(source, loader_file_format=_loader_file_format(pipeline))
         except PipelineStepFailed as exc:
             raise _translate(exc) from None
         report.load_ids = list(info.loads_ids)
         if build_models:
             build_and_check(pipeline, report, source_refresh_hours(source_args))
     return report
+
+
+def _loader_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
+    """dlt's own choice, except on PostgreSQL: there it turns our arrow tables into CSV and
+    COPYs them with FORCE_NULL, which loads every empty string as NULL (a sender of "" would
+    read as unknown). Typed INSERT statements keep "" and NULL apart."""
+    if pipeline.destination is not None and pipeline.destination.destination_type == "dlt.destinations.postgres":
+        return "insert_values"
+    return None
 
 
 @contextmanager
@@ -185,25 +194,30 @@ def _finish_interrupted_load(pipeline: dlt.Pipeline) -> None:
         if pipeline.list_extracted_load_packages():
             pipeline.normalize()
         for load_id in pipeline.list_normalized_load_packages():
-            _settle_committed_append_jobs(pipeline, load_id)
+            _settle_committed_jobs(pipeline, load_id)
         if pipeline.list_normalized_load_packages():
             pipeline.load()
     except PipelineStepFailed as exc:
         raise _translate(exc) from None
 
 
-# Append-only tables: a job dlt runs twice appends its rows twice (merge tables dedup on their key).
-_APPEND_TABLES = (tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS)
+# Jobs whose re-run would duplicate rows: an append table's job appends its rows twice, and a
+# copy into campaign_statistics' staging table (dlt does not truncate staging again on resume)
+# doubles the rows the delete-insert merge then inserts - it has no primary key to dedup on.
+# campaigns' staging copy is harmless to re-run (merge dedups on campaign_id) and is settled too.
+_SETTLED_TABLES = (tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS,
+                   tables.CAMPAIGN_STATISTICS, tables.CAMPAIGNS)
 
 
-def _settle_committed_append_jobs(pipeline: dlt.Pipeline, load_id: str) -> None:
+def _settle_committed_jobs(pipeline: dlt.Pipeline, load_id: str) -> None:
     """dlt re-runs every job that was in flight when the process died, unless the job left its
     'done' marker. That marker is written a few ms *after* the destination committed, so a kill
-    in between makes the re-run append an append job's rows a second time (measured: up to
-    ~20 ms per job; tests/reliability/test_crashes.py kills exactly there). Before resuming,
-    look for such a job's rows at the destination (its campaign ids within its fetched_at range:
-    an INSERT is all or nothing) and, when they are there, leave the marker dlt would have left.
-    Best effort: on any doubt the job is re-run, as dlt would do anyway."""
+    in between makes the re-run load the job's rows a second time (tests/reliability/
+    test_crashes.py kills exactly there). Before resuming, look for such a job's rows at the
+    destination - in the final table for append tables, in the staging table for merge tables -
+    and, when they are all there, leave the marker dlt would have left. An INSERT is all or
+    nothing, so "all rows there" means "committed". Best effort: on any doubt the job is re-run,
+    as dlt would do anyway."""
     try:
         packages = pipeline._get_load_storage().normalized_packages  # dlt 1.31: no public accessor
         started = packages.list_started_jobs(load_id)
@@ -213,35 +227,51 @@ def _settle_committed_append_jobs(pipeline: dlt.Pipeline, load_id: str) -> None:
     for path in started:
         name = os.path.basename(path)
         parsed = ParsedLoadJobFileName.parse(name)
-        if (parsed.table_name not in _APPEND_TABLES or parsed.file_format != "parquet"
+        if (parsed.table_name not in _SETTLED_TABLES or parsed.file_format != "parquet"
                 or packages.load_pending_transition(load_id, name) is not None):
             continue
         try:
             if _rows_already_loaded(pipeline, parsed.table_name, packages.storage.make_full_path(path)):
                 packages.save_pending_transition(load_id, name, "completed")
-                logger.warning("%s: its rows were committed before the interruption; not appending them again", name)
+                logger.warning("%s: its rows were committed before the interruption; not loading them again", name)
         except Exception as exc:  # noqa: BLE001 - e.g. the table does not exist yet
             logger.debug("cannot check %s at the destination (%s); dlt re-runs it", name, exc)
 
 
 def _rows_already_loaded(pipeline: dlt.Pipeline, table_name: str, file_path: str) -> bool:
+    """Are all of this job file's rows at the destination? Rows are told apart by campaign id
+    (a campaign is in one file of a table per package) and, in the append tables that keep
+    every run's rows, by the run's fetched_at range. Staging tables start empty per package."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    data = pq.read_table(file_path, columns=["campaign_id", "fetched_at"])
+    with_time = table_name in (tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS)
+    data = pq.read_table(file_path, columns=["campaign_id", "fetched_at"] if with_time else ["campaign_id"])
     if data.num_rows == 0:
         return False
     ids = sorted({int(i) for i in data.column("campaign_id").to_pylist() if i is not None})
-    low, high = pc.min(data.column("fetched_at")).as_py(), pc.max(data.column("fetched_at")).as_py()
-    if not ids:
-        return False
-    with pipeline.sql_client() as client:
-        # Only integers and ISO timestamps taken from our own typed file reach the SQL text.
-        sql = (f"select count(*) from {client.make_qualified_table_name(table_name)} "
-               f"where campaign_id in ({', '.join(str(i) for i in ids)}) "
-               f"and fetched_at between '{low.isoformat()}' and '{high.isoformat()}'")
-        found = client.execute_sql(sql)[0][0]
+    without_id = data.column("campaign_id").null_count
+    # Only integers and ISO timestamps taken from our own typed file reach the SQL text.
+    match = [f"campaign_id in ({', '.join(str(i) for i in ids)})"] if ids else []
+    if without_id:  # rejected payloads with no usable id: only the time range tells them apart
+        match.append("campaign_id is null")
+    where = f"({' or '.join(match)})"
+    if with_time:
+        low, high = pc.min(data.column("fetched_at")).as_py(), pc.max(data.column("fetched_at")).as_py()
+        where += f" and fetched_at between '{low.isoformat()}' and '{high.isoformat()}'"
+    job_client: Any = pipeline.destination_client()
+    with job_client:
+        if with_time:
+            found = _count(job_client.sql_client, table_name, where)
+        else:  # merge tables: the copy job loads the staging dataset
+            with job_client.with_staging_dataset():
+                found = _count(job_client.sql_client, table_name, where)
     return found >= data.num_rows
+
+
+def _count(sql_client: Any, table_name: str, where: str) -> int:
+    sql = f"select count(*) from {sql_client.make_qualified_table_name(table_name)} where {where}"
+    return int(sql_client.execute_sql(sql)[0][0])
 
 
 def _translate(exc: PipelineStepFailed) -> Exception:

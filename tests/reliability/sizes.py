@@ -17,5 +17,5 @@ CRASH_TRIALS = size(3, 12)                # SIGKILL trials (cycling extract / no
 CRASH_CAMPAIGNS = size(150, 400)
 HYPOTHESIS_EXAMPLES = size(150, 1500)
 # The tables whose load job is killed right after it committed (every one in a full run).
-COMMIT_KILL_TABLES = (["campaigns", "campaign_statistics_history", "rejected_records"] if FULL
-                      else ["campaign_statistics_history"])
+COMMIT_KILL_TABLES = (["campaigns", "campaign_statistics", "campaign_statistics_history", "rejected_records"] if FULL
+                      else ["campaign_statistics", "campaign_statistics_history"])

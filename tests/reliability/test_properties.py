@@ -24,6 +24,9 @@ SECTION = "Hostile and malformed input"
 FETCHED = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 SETTINGS = settings(max_examples=HYPOTHESIS_EXAMPLES, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# Storable text: U+0000 is rejected by design (PostgreSQL cannot store it), so the documented
+# variants are drawn without it; the mutation tests still throw it everywhere.
+NO_NUL = st.characters(codec="utf-8", exclude_characters="\x00")
 any_text = st.text(st.characters(codec=None, categories=None), max_size=30)
 timestamp_like = st.builds(
     lambda d, sep, frac, tz: d.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + frac + tz,
@@ -166,7 +169,7 @@ def test_property_arbitrary_bytes_never_raise(body):
        actual_field=st.sampled_from(["actual_start_at", "real_start_at"]),
        created=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
        offset_minutes=st.one_of(st.none(), st.integers(min_value=-12 * 60, max_value=14 * 60)),
-       iso_t=st.booleans(), counts=st.dictionaries(st.text(min_size=1, max_size=12),
+       iso_t=st.booleans(), counts=st.dictionaries(st.text(NO_NUL, min_size=1, max_size=12),
                                                     st.integers(min_value=0, max_value=INT64_MAX), max_size=8),
        counts_as_strings=st.booleans(), statistics_as_list=st.booleans())
 def test_property_documented_variants_parse_exactly(campaign_id, id_as_string, type_field, start_field, actual_field,
