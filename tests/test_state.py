@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from bsg_campaigns.discovery import add_months, creation_windows
-from bsg_campaigns.state import (Observed, RefreshPolicy, RunOutcome, already_known, apply_outcome,
+from bsg_campaigns.state import (Observed, RefreshPolicy, RunOutcome, affects_state, already_known, apply_outcome,
                                  ids_to_refresh, init_state, listing_start)
 
 UTC = timezone.utc
@@ -51,6 +51,32 @@ def test_apply_outcome_moves_campaigns_between_open_settled_retry_and_gone():
     assert ids_to_refresh(state) == [1, 3, 6]
     assert listing_start(state, "rcs", NOW - timedelta(days=365), POLICY) == NOW - timedelta(minutes=90)
     assert listing_start(state, "whatsapp", NOW - timedelta(days=365), POLICY) == NOW - timedelta(days=365)
+
+
+def test_observations_that_cannot_change_the_state_are_not_kept():
+    """The fetch loop keeps only observations `affects_state` says matter (memory per campaign in
+    a backfill); folding only those gives exactly the state and changes folding all would give."""
+    old, recent = NOW - timedelta(hours=200), NOW - timedelta(hours=2)
+    observations = {
+        1: Observed("rcs", "done", old),        # settled on sight, unknown to the state: not kept
+        2: Observed("rcs", "done", recent),     # final but still in its window: open
+        3: Observed("rcs", "sending", None),    # open
+        4: Observed("rcs", "done", old),        # settles a campaign the state had open
+        5: Observed("rcs", "done", old),        # was being retried: must leave `retry`
+        6: Observed("sms", "stopped", None),    # final, no finish time: window starts now
+    }
+
+    def fold(keep):
+        state = init_state({})
+        state["open"]["4"] = {"type": "rcs", "status": "sending", "finished_at": None, "final_since": None}
+        state["retry"]["5"] = {"reason": "bad", "since": (NOW - timedelta(hours=1)).isoformat()}
+        outcome = RunOutcome(observed={i: o for i, o in observations.items() if keep(state, i, o)})
+        return state, apply_outcome(state, outcome, POLICY, NOW), sorted(outcome.observed)
+
+    all_state, all_changes, _ = fold(lambda state, i, o: True)
+    kept_state, kept_changes, kept = fold(lambda state, i, o: affects_state(state, i, o, POLICY, NOW))
+    assert kept == [2, 3, 4, 5, 6]
+    assert kept_state == all_state and kept_changes == all_changes
 
 
 def test_rejected_campaigns_are_given_up_after_the_window():

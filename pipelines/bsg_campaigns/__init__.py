@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import dlt
 from dlt.sources import DltResource
@@ -29,7 +29,8 @@ from .config import SourceSettings, parse_date_setting, validate
 from .discovery import creation_windows, list_campaigns
 from .fetch import DetailFetcher, FetchResult
 from .report import RunReport
-from .state import Observed, RefreshPolicy, RunOutcome, already_known, apply_outcome, ids_to_refresh, init_state, listing_start
+from .state import (Observed, RefreshPolicy, RunOutcome, affects_state, already_known, apply_outcome, ids_to_refresh,
+                    init_state, listing_start)
 
 __all__ = ["bsg_source", "RunReport", "SourceSettings"]
 
@@ -136,7 +137,7 @@ def campaign_details(
     batch = DetailBatch()
     for result in fetcher.fetch_many(_plan(state, settings, policy, client, now, outcome, report,
                                            campaign_ids, backfill)):
-        _record(result, outcome, batch, report)
+        _record(result, outcome, batch, report, lambda i, o: affects_state(state, i, o, policy, now))
         if report.progress_due():
             report.http = client.stats.as_dict()
             report.progress()
@@ -191,10 +192,13 @@ def _plan(state: Any, settings: SourceSettings, policy: RefreshPolicy, client: B
                     yield item.campaign_id
 
 
-def _record(result: FetchResult, outcome: RunOutcome, batch: DetailBatch, report: RunReport) -> None:
+def _record(result: FetchResult, outcome: RunOutcome, batch: DetailBatch, report: RunReport,
+            affects_state: Callable[[int, Observed], bool]) -> None:
     campaign_id = result.campaign_id
     if result.record is not None:
-        outcome.observed[campaign_id] = Observed.of(result.record)
+        observed = Observed.of(result.record)
+        if affects_state(campaign_id, observed):
+            outcome.observed[campaign_id] = observed
         outcome.extra_field_names.update(result.record.extra_fields)
         batch.records.append(result.record)
         report.fetched += 1

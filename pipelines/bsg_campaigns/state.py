@@ -99,6 +99,18 @@ class RunOutcome:
     move_cursor: bool = True
 
 
+def affects_state(state: MutableMapping[str, Any], campaign_id: int, observed: Observed,
+                  policy: RefreshPolicy, now: datetime) -> bool:
+    """Would `apply_outcome` change the state for this observation? Not when the state knows
+    nothing of the campaign and this very observation settles it (most of a backfill): keeping
+    such observations until the end of the run would cost memory per campaign for nothing."""
+    key = str(campaign_id)
+    if key in state["open"] or key in state["retry"]:
+        return True
+    final_since = now if observed.status in policy.final_statuses else None
+    return not policy.is_settled(observed.status, observed.finished_at, final_since, now)
+
+
 @dataclass
 class StateChanges:
     settled: List[int] = field(default_factory=list)
