@@ -262,4 +262,9 @@ def _target5(t5: Dict[str, Any]) -> List[str]:
         out += ["Reading every model view in full once (what a dashboard pays; views are lazy): "
                 + ", ".join(f"{k} {v} s" for k, v in scans.items())
                 + f"; total {t5.get('model_full_scans_total_s')} s.", ""]
+    if t5.get("next_run_s") is not None:
+        small = t5.get("small_fixed_cost") or {}
+        out += [f"Next run on the same data (compiled SQL cached, views unchanged): {t5['next_run_s']} s, "
+                f"{t5.get('next_run_sql_statements')} statements. Fixed cost on {small.get('campaigns')} campaigns: "
+                f"first call {small.get('first_call_s')} s, later calls {small.get('later_calls_median_s')} s.", ""]
     return out

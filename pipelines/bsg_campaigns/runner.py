@@ -163,14 +163,14 @@ def _duckdb_file(pipeline: dlt.Pipeline) -> Optional[Path]:
 def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float) -> None:
     """Rebuild the SQL views and run the data-quality checks (the analyst layer)."""
     try:
-        from .models import CheckContext, build_models, run_checks
+        from .models import CheckContext, build_models_and_run_checks
     except ImportError:  # the analyst layer is optional for a bare extract
         return
-    report.models = build_models(pipeline)
-    checks = run_checks(pipeline, CheckContext(refresh_window_hours=int(refresh_window_hours),
-                                               # what the run set out to read vs what it loaded
-                                               campaigns_listed=report.fetched + report.gone + report.failed,
-                                               campaigns_loaded=report.fetched - report.rejected))
+    context = CheckContext(refresh_window_hours=int(refresh_window_hours),
+                           # what the run set out to read vs what it loaded
+                           campaigns_listed=report.fetched + report.gone + report.failed,
+                           campaigns_loaded=report.fetched - report.rejected)
+    report.models, checks = build_models_and_run_checks(pipeline, context)
     report.checks = checks.to_dict()
     report.checks["summary"] = (f"{len(checks.failures)} failed, {len(checks.warnings)} warnings, "
                                 f"{len(checks.results)} run")

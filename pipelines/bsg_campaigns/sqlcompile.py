@@ -1,6 +1,7 @@
 """SQL files -> statements for one destination: parse with sqlglot, qualify table names with the
-dataset, transpile to the destination's dialect. Pure text work plus three small probes of a
-dlt SQL client; running views and checks is in models.py and checks.py.
+dataset, transpile to the destination's dialect. Pure text work; the probes of a dlt SQL client and
+the cache of compiled statements are in viewcache.py, running views and checks in models.py and
+checks.py.
 
 The SQL lives in plain files under `sql/` (see `sql/README.md`), written once in a portable
 dialect (`SOURCE_DIALECT`) with unqualified table names. Nothing from configuration is pasted
@@ -376,28 +377,39 @@ def compile_file(
     return generate(qualified, dialect, str(sql_file.path))
 
 
+def view_ddl(sql_file: SqlFile, dialect: str, table_path: TablePath,
+             missing_tables: Sequence[str] = ()) -> Tuple[str, str]:
+    """(DROP VIEW IF EXISTS ... CASCADE, CREATE VIEW ... AS <qualified query>) for one model file."""
+    query = parse_sql(sql_file.text, str(sql_file.path))
+    qualified = qualify(query, table_path, source=str(sql_file.path), missing_tables=missing_tables)
+    target = _table_expr(table_path(sql_file.name))
+    drop = exp.Drop(tables=[target.copy()], kind="VIEW", exists=True, cascade=True)
+    create = exp.Create(this=target.copy(), kind="VIEW", expression=qualified)
+    return generate(drop, dialect, str(sql_file.path)), generate(create, dialect, str(sql_file.path))
+
+
 def view_statements(
     dialect: str,
     table_path: TablePath,
     missing_tables: Sequence[str] = (),
     sql_dir: Optional[Path] = None,
+    compile_view: Optional[Callable[[SqlFile], Tuple[str, str]]] = None,
 ) -> Tuple[List[str], List[str], List[str]]:
-    """(view names in build order, DROP statements in reverse order, CREATE statements in order)."""
+    """(view names in build order, DROP statements in reverse order, CREATE statements in order).
+    `compile_view` replaces `view_ddl` per file (the runner passes a cached one)."""
     names: List[str] = []
     drops: List[str] = []
     creates: List[str] = []
     for sql_file in model_files(sql_dir):
-        query = parse_sql(sql_file.text, str(sql_file.path))
-        qualified = qualify(
-            query, table_path, source=str(sql_file.path), missing_tables=missing_tables
-        )
-        target = _table_expr(table_path(sql_file.name))
-        drop = exp.Drop(tables=[target.copy()], kind="VIEW", exists=True, cascade=True)
-        create = exp.Create(this=target.copy(), kind="VIEW", expression=qualified)
+        if compile_view is None:
+            drop, create = view_ddl(sql_file, dialect, table_path, missing_tables)
+        else:
+            drop, create = compile_view(sql_file)
         names.append(sql_file.name)
-        drops.insert(0, generate(drop, dialect, str(sql_file.path)))
-        creates.append(generate(create, dialect, str(sql_file.path)))
+        drops.insert(0, drop)
+        creates.append(create)
     return names, drops, creates
+
 
 @dataclass
 class CheckContext:
@@ -421,37 +433,3 @@ class CheckContext:
         check("refresh_window_hours", self.refresh_window_hours, False, _MAX_HOURS)
         check("campaigns_listed", self.campaigns_listed, True, _MAX_COUNT)
         check("campaigns_loaded", self.campaigns_loaded, True, _MAX_COUNT)
-
-
-def _dialect(client: Any) -> str:
-    dialect = getattr(client.capabilities, "sqlglot_dialect", None)
-    if not dialect:
-        raise SqlModelError(
-            "the destination's capabilities name no sqlglot dialect; cannot transpile the SQL models"
-        )
-    return str(dialect)
-
-
-def _client_table_path(client: Any) -> TablePath:
-    validate_identifier(client.dataset_name, "dataset name")
-
-    def path(name: str) -> List[str]:
-        validate_identifier(name, "table name")
-        return list(client.make_qualified_table_name_path(name, quote=False, casefold=True))
-
-    return path
-
-
-def _missing_source_tables(client: Any, dialect: str, table_path: TablePath) -> List[str]:
-    """Source tables the destination does not have (yet), probed with a zero-row SELECT."""
-    from dlt.destinations.exceptions import DatabaseUndefinedRelation
-
-    missing = []
-    for name in SOURCE_TABLES:
-        probe = exp.select(exp.Literal.number(1)).from_(_table_expr(table_path(name))).limit(0)
-        try:
-            client.execute_sql(generate(probe, dialect))
-        except DatabaseUndefinedRelation:
-            missing.append(name)
-    return missing
-

@@ -35,7 +35,7 @@ class RecordingPipeline:
 
 def test_executed_text_is_the_sqlglot_transpiled_text(clean_duckdb):
     recorder = RecordingPipeline(clean_duckdb)
-    names = build_models(recorder)
+    names = build_models(recorder, force=True)  # already built by the fixture: force the DDL
     assert names == sqlcompile.model_names()
     expected_names, drops, creates = sqlcompile.view_statements(
         "duckdb", sqlcompile.default_table_path(clean_duckdb.dataset_name)
