@@ -1,5 +1,6 @@
 """HTTP only: JWT login/refresh, 401 re-login, retries with backoff and Retry-After, a request
-rate cap, keep-alive sessions per thread. Knows nothing about campaigns' meaning.
+pace shared by all threads (a configured cap, and the API's limit learned from its 429s),
+keep-alive sessions per thread. Knows nothing about campaigns' meaning.
 
 Why not dlt's RESTClient: it shares one session across threads, never refreshes on 401, and its
 retry layer cannot report the counts our run summary promises. Why urllib3 and not requests:
@@ -28,6 +29,8 @@ from urllib.request import getproxies, proxy_bypass
 import certifi
 import urllib3
 from urllib3.exceptions import HTTPError as TransportError
+
+from .ratelimit import RateLimiter
 
 logger = logging.getLogger("bsg_campaigns.client")
 
@@ -76,6 +79,7 @@ class ClientStats:
     logins: int = 0
     refreshes: int = 0
     by_status: Dict[str, int] = field(default_factory=dict)
+    limiter: Optional["RateLimiter"] = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, status: Optional[int]) -> None:
@@ -90,27 +94,13 @@ class ClientStats:
 
     def as_dict(self) -> Dict[str, Any]:
         with self._lock:
-            return {"requests": self.requests, "retries": self.retries, "logins": self.logins,
-                    "refreshes": self.refreshes, "by_status": dict(self.by_status)}
-
-
-class RateLimiter:
-    """At most `rate` request starts per second across all threads (None = unlimited)."""
-
-    def __init__(self, rate: Optional[float]) -> None:
-        self.interval = 1.0 / rate if rate else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
+            out = {"requests": self.requests, "retries": self.retries, "logins": self.logins,
+                   "refreshes": self.refreshes, "by_status": dict(self.by_status)}
+        if self.limiter is not None and (self.limiter.rate or self.limiter.throttles):
+            # The pace in force at the end (requests/s) and how often a 429 lowered it.
+            out["pace"] = {"requests_per_s": round(self.limiter.rate, 2) if self.limiter.rate else None,
+                           "cuts": self.limiter.cuts}
+        return out
 
 
 @dataclass(frozen=True)
@@ -147,6 +137,7 @@ class BsgClient:
         self.retry = retry
         self.stats = ClientStats()
         self._limiter = RateLimiter(max_requests_per_second)
+        self.stats.limiter = self._limiter
         self._pool = _pool_manager(self.base_url, pool_size)
         self._token_lock = threading.Lock()
         self.__token: Optional[str] = None
@@ -246,12 +237,18 @@ class BsgClient:
         attempt = 0
         while True:
             attempt += 1
-            self._limiter.wait()
+            ticket = self._limiter.wait()
             retry_after: Optional[float] = None
+            throttled = False
             try:
-                # Redirects are never followed: another host must not receive our bearer.
-                raw = self._pool.request(method, url, body=body, headers=headers, timeout=timeout,
-                                         retries=False, redirect=False)
+                try:
+                    # Redirects are never followed: another host must not receive our bearer.
+                    raw = self._pool.request(method, url, body=body, headers=headers, timeout=timeout,
+                                             retries=False, redirect=False)
+                except BaseException:
+                    self._limiter.done(ticket, None)
+                    raise
+                self._limiter.done(ticket, raw.status)
                 status, text = raw.status, raw.data.decode("utf-8", errors="replace")
             except (TransportError, OSError) as exc:
                 self.stats.count(None)
@@ -275,12 +272,21 @@ class BsgClient:
                 if status not in RETRY_STATUSES and status not in ok_statuses:
                     raise failure
                 retry_after = parse_retry_after(raw.headers.get("Retry-After"), response.server_time)
+                # A 429 on login/refresh is that endpoint's own limit (often a stricter one):
+                # the call backs off alone, the others' pace is not its business.
+                throttled = status == 429 and not auth_call
+            delay = self.retry.delay(attempt, retry_after)
+            if throttled:
+                # "Too many requests" is about this client, not this request: every thread waits
+                # (a pause shared through the limiter, honoured by each thread's next `wait()`,
+                # this one's included) and the pace drops to what the server accepts.
+                self._limiter.throttled(ticket, delay)
             if attempt >= self.retry.max_attempts:
                 raise ApiError(f"{failure} — gave up after {attempt} attempts", failure.status, failure.body)
             self.stats.add("retries")
-            delay = self.retry.delay(attempt, retry_after)
             logger.debug("%s %s failed (%s); retry %d in %.2fs", method, path, failure, attempt, delay)
-            time.sleep(delay)
+            if not throttled:
+                time.sleep(delay)
 
     def _classify(self, method: str, path: str, status: int, text: str, auth_call: bool) -> ApiError:
         message = _error_message(text)
