@@ -39,16 +39,15 @@ def one_run(pipeline: Any, p: Dict[str, Any]) -> Dict[str, Any]:
     wall = time.perf_counter() - started
     ended_unix = time.time()
     sampler.stop()
-    trace = pipeline.last_trace
-    phases = {step.step + "_s": round((step.finished_at - step.started_at).total_seconds(), 3)
-              for step in trace.steps if step.finished_at}
-    rss_by_phase = {step.step: sampler.peak_between(step.started_at.timestamp(), step.finished_at.timestamp())
-                    for step in trace.steps if step.finished_at and step.step != "run"}
-    if trace.finished_at:
-        rss_by_phase["models_and_checks"] = sampler.peak_between(trace.finished_at.timestamp(), ended_unix)
+    steps = report.steps  # dlt steps as the runner ran them: (start, end) unix times
+    phases = {name + "_s": round(end - start, 3) for name, (start, end) in steps.items()}
+    rss_by_phase = {name: sampler.peak_between(start, end) for name, (start, end) in steps.items()}
+    loaded_at = steps["load"][1] if "load" in steps else None
+    if loaded_at is not None:
+        phases["run_s"] = round(loaded_at - started_unix, 3)
+        rss_by_phase["models_and_checks"] = sampler.peak_between(loaded_at, ended_unix)
+        phases["models_and_checks_s"] = round(ended_unix - loaded_at, 3)
     rss_by_phase["before_run"] = sampler.peak_between(started_unix - 1, started_unix + 0.06)
-    phases["models_and_checks_s"] = round(wall - (trace.finished_at - trace.started_at).total_seconds(), 3) \
-        if trace.finished_at else None
     checks = report.checks or {}
     return {"wall_s": wall, "campaigns": report.fetched, "new": report.new, "refreshed": report.refreshed,
             "still_open": report.still_open, "listed": report.listed_total, "http": report.http,

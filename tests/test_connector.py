@@ -281,3 +281,26 @@ def test_bad_settings_name_the_setting(harness: Harness, setting, value):
     with pytest.raises(UserError) as info:
         harness.run(**{setting: value})
     assert f"`{setting}`" in str(info.value) and f"SOURCES__BSG__{setting.upper()}" in str(info.value)
+
+
+def test_bad_duckdb_load_memory_limit_names_the_setting(harness: Harness, monkeypatch):
+    monkeypatch.setenv("SOURCES__BSG__DUCKDB_LOAD_MEMORY_LIMIT", "lots")
+    with pytest.raises(UserError) as info:
+        harness.run()
+    assert "`duckdb_load_memory_limit`" in str(info.value) and "SOURCES__BSG__DUCKDB_LOAD_MEMORY_LIMIT" in str(info.value)
+
+
+def test_duckdb_memory_cap_holds_for_dlt_connections_during_the_load_only(harness: Harness):
+    """The cap relies on DuckDB sharing one database instance per file within a process: a
+    connection dlt opens while it is held (as the load does) sees it; afterwards the default is back."""
+    from bsg_campaigns.loading import duckdb_load_memory
+
+    harness.run()
+
+    def memory_limit() -> str:
+        return harness.query("select current_setting('memory_limit')")[0][0]
+
+    default = memory_limit()
+    with duckdb_load_memory(harness.pipeline, "64MB"):
+        assert memory_limit() == "61.0 MiB"  # 64 MB as DuckDB reports it
+    assert memory_limit() == default != "61.0 MiB"

@@ -6,7 +6,7 @@ import threading
 import time
 import copy
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 @dataclass
@@ -33,6 +33,7 @@ class RunReport:
     checks: Dict[str, Any] = field(default_factory=dict)
     models: List[str] = field(default_factory=list)
     load_ids: List[str] = field(default_factory=list)
+    steps: Dict[str, Tuple[float, float]] = field(default_factory=dict)  # dlt step: (start, end) unix time
     cursors: Dict[str, Optional[str]] = field(default_factory=dict)
     status: str = "running"
     error: Optional[str] = None

@@ -14,14 +14,13 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.common.storages.load_package import ParsedLoadJobFileName
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from . import settings as defaults
-from . import tables
 from .client import ApiError, AuthError
 from .config import ConfigError, validate_identifier
 from .fetch import ApiUnavailable
+from .loading import duckdb_file, extract_and_load, finish_interrupted_load, load_memory_limit
 from .report import RunReport
 
 logger = logging.getLogger("bsg_campaigns.runner")
@@ -68,29 +67,23 @@ def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_mod
     report = report or RunReport()
     try:
         source = bsg_source(report=report, **source_args)
+        memory_limit = load_memory_limit()
     except ConfigFieldMissingException as exc:
         raise UserError(_missing_config_message(exc)) from None
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     with run_lock(pipeline), _gc_tuned_for_bulk():
-        _finish_interrupted_load(pipeline)
         try:
-            info = pipeline.run(source, loader_file_format=_loader_file_format(pipeline))
+            if pipeline.has_pending_data:
+                logger.warning("found data from an interrupted run: loading it first")
+                finish_interrupted_load(pipeline, memory_limit)
+            info = extract_and_load(pipeline, source, report, memory_limit)
         except PipelineStepFailed as exc:
             raise _translate(exc) from None
         report.load_ids = list(info.loads_ids)
         if build_models:
             build_and_check(pipeline, report, source_refresh_hours(source_args))
     return report
-
-
-def _loader_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
-    """dlt's own choice, except on PostgreSQL: there it turns our arrow tables into CSV and
-    COPYs them with FORCE_NULL, which loads every empty string as NULL (a sender of "" would
-    read as unknown). Typed INSERT statements keep "" and NULL apart."""
-    if pipeline.destination is not None and pipeline.destination.destination_type == "dlt.destinations.postgres":
-        return "insert_values"
-    return None
 
 
 @contextmanager
@@ -117,7 +110,7 @@ def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
     time would otherwise start from the same committed state and load every row twice."""
     pipeline_lock = Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.run.lock"
     with _exclusive(pipeline_lock, f"Another run of pipeline {pipeline.pipeline_name!r} is in progress"):
-        database = _duckdb_file(pipeline)
+        database = duckdb_file(pipeline)
         if database is None:
             yield
             return
@@ -147,19 +140,6 @@ def _exclusive(lock_path: Path, busy: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _duckdb_file(pipeline: dlt.Pipeline) -> Optional[Path]:
-    """The local DuckDB file this pipeline writes, if it writes one."""
-    if pipeline.destination is None or pipeline.destination.destination_type != "dlt.destinations.duckdb":
-        return None
-    try:
-        database = pipeline.destination_client().config.credentials.database  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - unresolved credentials: dlt reports them when loading
-        return None
-    if not isinstance(database, str) or database == ":memory:" or database.startswith("md:"):
-        return None
-    return Path(database).resolve()
-
-
 def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float) -> None:
     """Rebuild the SQL views and run the data-quality checks (the analyst layer)."""
     try:
@@ -182,96 +162,6 @@ def source_refresh_hours(source_args: Dict[str, Any]) -> float:
     if value is None:
         value = dlt.config.get("sources.bsg.refresh_window_hours")
     return float(value) if value is not None else float(defaults.DEFAULT_REFRESH_WINDOW_HOURS)
-
-
-def _finish_interrupted_load(pipeline: dlt.Pipeline) -> None:
-    """A killed run may leave extracted/normalized packages: load them before extracting anew,
-    so the state and the rows they carry land together, exactly once."""
-    if not pipeline.has_pending_data:
-        return
-    logger.warning("found data from an interrupted run: loading it first")
-    try:
-        if pipeline.list_extracted_load_packages():
-            pipeline.normalize()
-        for load_id in pipeline.list_normalized_load_packages():
-            _settle_committed_jobs(pipeline, load_id)
-        if pipeline.list_normalized_load_packages():
-            pipeline.load()
-    except PipelineStepFailed as exc:
-        raise _translate(exc) from None
-
-
-# Jobs whose re-run would duplicate rows: an append table's job appends its rows twice, and a
-# copy into campaign_statistics' staging table (dlt does not truncate staging again on resume)
-# doubles the rows the delete-insert merge then inserts - it has no primary key to dedup on.
-# campaigns' staging copy is harmless to re-run (merge dedups on campaign_id) and is settled too.
-_SETTLED_TABLES = (tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS,
-                   tables.CAMPAIGN_STATISTICS, tables.CAMPAIGNS)
-
-
-def _settle_committed_jobs(pipeline: dlt.Pipeline, load_id: str) -> None:
-    """dlt re-runs every job that was in flight when the process died, unless the job left its
-    'done' marker. That marker is written a few ms *after* the destination committed, so a kill
-    in between makes the re-run load the job's rows a second time (tests/reliability/
-    test_crashes.py kills exactly there). Before resuming, look for such a job's rows at the
-    destination - in the final table for append tables, in the staging table for merge tables -
-    and, when they are all there, leave the marker dlt would have left. An INSERT is all or
-    nothing, so "all rows there" means "committed". Best effort: on any doubt the job is re-run,
-    as dlt would do anyway."""
-    try:
-        packages = pipeline._get_load_storage().normalized_packages  # dlt 1.31: no public accessor
-        started = packages.list_started_jobs(load_id)
-    except Exception as exc:  # noqa: BLE001 - an unexpected dlt layout: keep dlt's own behaviour
-        logger.debug("cannot inspect package %s: %s", load_id, exc)
-        return
-    for path in started:
-        name = os.path.basename(path)
-        parsed = ParsedLoadJobFileName.parse(name)
-        if (parsed.table_name not in _SETTLED_TABLES or parsed.file_format != "parquet"
-                or packages.load_pending_transition(load_id, name) is not None):
-            continue
-        try:
-            if _rows_already_loaded(pipeline, parsed.table_name, packages.storage.make_full_path(path)):
-                packages.save_pending_transition(load_id, name, "completed")
-                logger.warning("%s: its rows were committed before the interruption; not loading them again", name)
-        except Exception as exc:  # noqa: BLE001 - e.g. the table does not exist yet
-            logger.debug("cannot check %s at the destination (%s); dlt re-runs it", name, exc)
-
-
-def _rows_already_loaded(pipeline: dlt.Pipeline, table_name: str, file_path: str) -> bool:
-    """Are all of this job file's rows at the destination? Rows are told apart by campaign id
-    (a campaign is in one file of a table per package) and, in the append tables that keep
-    every run's rows, by the run's fetched_at range. Staging tables start empty per package."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    with_time = table_name in (tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS)
-    data = pq.read_table(file_path, columns=["campaign_id", "fetched_at"] if with_time else ["campaign_id"])
-    if data.num_rows == 0:
-        return False
-    ids = sorted({int(i) for i in data.column("campaign_id").to_pylist() if i is not None})
-    without_id = data.column("campaign_id").null_count
-    # Only integers and ISO timestamps taken from our own typed file reach the SQL text.
-    match = [f"campaign_id in ({', '.join(str(i) for i in ids)})"] if ids else []
-    if without_id:  # rejected payloads with no usable id: only the time range tells them apart
-        match.append("campaign_id is null")
-    where = f"({' or '.join(match)})"
-    if with_time:
-        low, high = pc.min(data.column("fetched_at")).as_py(), pc.max(data.column("fetched_at")).as_py()
-        where += f" and fetched_at between '{low.isoformat()}' and '{high.isoformat()}'"
-    job_client: Any = pipeline.destination_client()
-    with job_client:
-        if with_time:
-            found = _count(job_client.sql_client, table_name, where)
-        else:  # merge tables: the copy job loads the staging dataset
-            with job_client.with_staging_dataset():
-                found = _count(job_client.sql_client, table_name, where)
-    return found >= data.num_rows
-
-
-def _count(sql_client: Any, table_name: str, where: str) -> int:
-    sql = f"select count(*) from {sql_client.make_qualified_table_name(table_name)} where {where}"
-    return int(sql_client.execute_sql(sql)[0][0])
 
 
 def _translate(exc: PipelineStepFailed) -> Exception:

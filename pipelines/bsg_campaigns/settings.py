@@ -10,6 +10,9 @@ SOURCE_NAME = "bsg"  # config section: [sources.bsg] / SOURCES__BSG__*
 # Default DuckDB file. Not "<pipeline name>.duckdb": DuckDB names the catalog after the file, and
 # a catalog equal to the dataset name makes every qualified query ambiguous.
 DEFAULT_DUCKDB_FILE = "bsg.duckdb"
+# DuckDB's memory while a run loads a local DuckDB file (loading.duckdb_load_memory). Config:
+# [sources.bsg] duckdb_load_memory_limit; "" = DuckDB's default (80% of RAM).
+DEFAULT_DUCKDB_LOAD_MEMORY_LIMIT = "128MB"
 
 DEFAULT_BASE_URL = "https://one-api.bsg.world"
 DEFAULT_TYPES = ("rcs", "sms")

@@ -1,0 +1,227 @@
+"""How a run's rows reach the destination: dlt's extract, normalize and load steps, the loader
+file format per destination, DuckDB's memory while loading, and finishing a load that a killed
+run left behind without loading any of its rows twice. Raises dlt's PipelineStepFailed; the
+runner turns it into a message."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.common.storages.load_package import ParsedLoadJobFileName
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from . import settings as defaults
+from . import tables
+from .config import ConfigError
+from .report import RunReport
+
+logger = logging.getLogger("bsg_campaigns.runner")
+
+_MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, memory_limit: str) -> LoadInfo:
+    """What `pipeline.run(source)` does, step by step, so that DuckDB's memory cap covers the load
+    step only: a connection held open during a long extract would lock every other process (an
+    analyst's notebook, a BI tool) out of the DuckDB file for the whole run."""
+    pipeline.run()  # no data: restores the state from the destination once (a fresh machine), nothing else
+    steps = report.steps
+    started = time.time()
+    pipeline.extract(source, loader_file_format=loader_file_format(pipeline))
+    steps["extract"] = (started, time.time())
+    started = time.time()
+    pipeline.normalize()
+    release_freed_memory()
+    steps["normalize"] = (started, time.time())
+    started = time.time()
+    info = load(pipeline, memory_limit)
+    steps["load"] = (started, time.time())
+    return info
+
+
+def load(pipeline: dlt.Pipeline, memory_limit: str) -> LoadInfo:
+    """dlt's load step under the memory cap. Should DuckDB run out of it (an unusually large run
+    on a big table), the load is finished once more without the cap, so that a package is never
+    left failing on every run: the jobs that failed rolled back, dlt re-runs only those."""
+    try:
+        with duckdb_load_memory(pipeline, memory_limit):
+            return pipeline.load()
+    except PipelineStepFailed as exc:
+        if not memory_limit or not _out_of_memory(exc):
+            raise
+    logger.warning("DuckDB needed more memory than duckdb_load_memory_limit = %s to load this run; "
+                   "finishing the load without the cap (raise the setting to avoid this)", memory_limit)
+    return pipeline.load()
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    seen = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ == "OutOfMemoryException" or "Out of Memory Error" in str(current):
+            return True
+        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
+    return False
+
+
+def release_freed_memory() -> None:
+    """Hand back to the OS what pyarrow's allocator kept from the extract (it keeps freed blocks
+    for reuse), so that the load and the models do not run on top of the extract's peak."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+def load_memory_limit() -> str:
+    """[sources.bsg] duckdb_load_memory_limit, validated ("" = DuckDB's own default)."""
+    value = dlt.config.get("sources.bsg.duckdb_load_memory_limit")
+    limit = defaults.DEFAULT_DUCKDB_LOAD_MEMORY_LIMIT if value is None else str(value).strip()
+    if limit and not _MEMORY_SIZE.match(limit):
+        raise ConfigError("duckdb_load_memory_limit", f"duckdb_load_memory_limit {limit!r} is not a size: use "
+                          "e.g. \"64MB\" or \"1GB\", or \"\" for DuckDB's default.")
+    return limit
+
+
+@contextmanager
+def duckdb_load_memory(pipeline: dlt.Pipeline, limit: str) -> Iterator[None]:
+    """Cap DuckDB's buffer pool while dlt loads a local DuckDB file. Left alone, DuckDB (up to
+    80% of RAM) keeps every row the run loaded in memory until the load ends: +250 MB for
+    100,000 campaigns. Loading streams from files and spills what it must, so the cap costs
+    little time. DuckDB keeps one database instance per file within a process, so the setting
+    made on our connection holds for the connections dlt opens to load; it is reset after,
+    so the models and any later query get DuckDB's default back."""
+    database = duckdb_file(pipeline) if limit else None
+    if database is None:
+        yield
+        return
+    import duckdb
+
+    database.parent.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(str(database))
+    try:
+        connection.execute(f"SET memory_limit = '{limit}'")  # validated by load_memory_limit()
+        yield
+    finally:
+        try:
+            connection.execute("RESET memory_limit")
+        finally:
+            connection.close()
+
+
+def duckdb_file(pipeline: dlt.Pipeline) -> Optional[Path]:
+    """The local DuckDB file this pipeline writes, if it writes one."""
+    if pipeline.destination is None or pipeline.destination.destination_type != "dlt.destinations.duckdb":
+        return None
+    try:
+        database = pipeline.destination_client().config.credentials.database  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - unresolved credentials: dlt reports them when loading
+        return None
+    if not isinstance(database, str) or database == ":memory:" or database.startswith("md:"):
+        return None
+    return Path(database).resolve()
+
+
+def loader_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
+    """dlt's own choice, except on PostgreSQL: there it turns our arrow tables into CSV and
+    COPYs them with FORCE_NULL, which loads every empty string as NULL (a sender of "" would
+    read as unknown). Typed INSERT statements keep "" and NULL apart."""
+    if pipeline.destination is not None and pipeline.destination.destination_type == "dlt.destinations.postgres":
+        return "insert_values"
+    return None
+
+
+
+
+def finish_interrupted_load(pipeline: dlt.Pipeline, memory_limit: str) -> None:
+    """A killed run may leave extracted/normalized packages: load them before extracting anew,
+    so the state and the rows they carry land together, exactly once."""
+    if pipeline.list_extracted_load_packages():
+        pipeline.normalize()
+    for load_id in pipeline.list_normalized_load_packages():
+        _settle_committed_jobs(pipeline, load_id)
+    if pipeline.list_normalized_load_packages():
+        load(pipeline, memory_limit)
+
+
+# Jobs whose re-run would duplicate rows: an append table's job appends its rows twice, and a
+# copy into campaign_statistics' staging table (dlt does not truncate staging again on resume)
+# doubles the rows the delete-insert merge then inserts - it has no primary key to dedup on.
+# campaigns' staging copy is harmless to re-run (merge dedups on campaign_id) and is settled too.
+_SETTLED_TABLES = (tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS,
+                   tables.CAMPAIGN_STATISTICS, tables.CAMPAIGNS)
+
+
+def _settle_committed_jobs(pipeline: dlt.Pipeline, load_id: str) -> None:
+    """dlt re-runs every job that was in flight when the process died, unless the job left its
+    'done' marker. That marker is written a few ms *after* the destination committed, so a kill
+    in between makes the re-run load the job's rows a second time (tests/reliability/
+    test_crashes.py kills exactly there). Before resuming, look for such a job's rows at the
+    destination - in the final table for append tables, in the staging table for merge tables -
+    and, when they are all there, leave the marker dlt would have left. An INSERT is all or
+    nothing, so "all rows there" means "committed". Best effort: on any doubt the job is re-run,
+    as dlt would do anyway."""
+    try:
+        packages = pipeline._get_load_storage().normalized_packages  # dlt 1.31: no public accessor
+        started = packages.list_started_jobs(load_id)
+    except Exception as exc:  # noqa: BLE001 - an unexpected dlt layout: keep dlt's own behaviour
+        logger.debug("cannot inspect package %s: %s", load_id, exc)
+        return
+    for path in started:
+        name = os.path.basename(path)
+        parsed = ParsedLoadJobFileName.parse(name)
+        if (parsed.table_name not in _SETTLED_TABLES or parsed.file_format != "parquet"
+                or packages.load_pending_transition(load_id, name) is not None):
+            continue
+        try:
+            if _rows_already_loaded(pipeline, parsed.table_name, packages.storage.make_full_path(path)):
+                packages.save_pending_transition(load_id, name, "completed")
+                logger.warning("%s: its rows were committed before the interruption; not loading them again", name)
+        except Exception as exc:  # noqa: BLE001 - e.g. the table does not exist yet
+            logger.debug("cannot check %s at the destination (%s); dlt re-runs it", name, exc)
+
+
+def _rows_already_loaded(pipeline: dlt.Pipeline, table_name: str, file_path: str) -> bool:
+    """Are all of this job file's rows at the destination? Rows are told apart by campaign id
+    (a campaign is in one file of a table per package) and, in the append tables that keep
+    every run's rows, by the run's fetched_at range. Staging tables start empty per package."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    with_time = table_name in (tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS)
+    data = pq.read_table(file_path, columns=["campaign_id", "fetched_at"] if with_time else ["campaign_id"])
+    if data.num_rows == 0:
+        return False
+    ids = sorted({int(i) for i in data.column("campaign_id").to_pylist() if i is not None})
+    without_id = data.column("campaign_id").null_count
+    # Only integers and ISO timestamps taken from our own typed file reach the SQL text.
+    match = [f"campaign_id in ({', '.join(str(i) for i in ids)})"] if ids else []
+    if without_id:  # rejected payloads with no usable id: only the time range tells them apart
+        match.append("campaign_id is null")
+    where = f"({' or '.join(match)})"
+    if with_time:
+        low, high = pc.min(data.column("fetched_at")).as_py(), pc.max(data.column("fetched_at")).as_py()
+        where += f" and fetched_at between '{low.isoformat()}' and '{high.isoformat()}'"
+    job_client: Any = pipeline.destination_client()
+    with job_client:
+        if with_time:
+            found = _count(job_client.sql_client, table_name, where)
+        else:  # merge tables: the copy job loads the staging dataset
+            with job_client.with_staging_dataset():
+                found = _count(job_client.sql_client, table_name, where)
+    return found >= data.num_rows
+
+
+def _count(sql_client: Any, table_name: str, where: str) -> int:
+    sql = f"select count(*) from {sql_client.make_qualified_table_name(table_name)} where {where}"
+    return int(sql_client.execute_sql(sql)[0][0])
+
+
