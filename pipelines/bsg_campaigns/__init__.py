@@ -199,6 +199,8 @@ def _record(result: FetchResult, outcome: RunOutcome, batch: DetailBatch, report
         observed = Observed.of(result.record)
         if affects_state(campaign_id, observed):
             outcome.observed[campaign_id] = observed
+        else:  # the latest observation wins, as when every one was kept
+            outcome.observed.pop(campaign_id, None)
         outcome.extra_field_names.update(result.record.extra_fields)
         batch.records.append(result.record)
         report.fetched += 1

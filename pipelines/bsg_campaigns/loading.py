@@ -32,7 +32,11 @@ def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, mem
     """What `pipeline.run(source)` does, step by step, so that DuckDB's memory cap covers the load
     step only: a connection held open during a long extract would lock every other process (an
     analyst's notebook, a BI tool) out of the DuckDB file for the whole run."""
-    pipeline.run()  # no data: restores the state from the destination once (a fresh machine), nothing else
+    # No data and (the runner finished them first) no pending packages: this only restores the
+    # state and schema from the destination when they are newer there (a fresh machine), once
+    # per pipeline object, as run() would before extracting.
+    assert not pipeline.has_pending_data, "finish_interrupted_load() first"
+    pipeline.run()
     steps = report.steps
     started = time.time()
     pipeline.extract(source, loader_file_format=loader_file_format(pipeline))
@@ -50,16 +54,21 @@ def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, mem
 def load(pipeline: dlt.Pipeline, memory_limit: str) -> LoadInfo:
     """dlt's load step under the memory cap. Should DuckDB run out of it (an unusually large run
     on a big table), the load is finished once more without the cap, so that a package is never
-    left failing on every run: the jobs that failed rolled back, dlt re-runs only those."""
+    left failing on every run: the jobs that failed rolled back, dlt re-runs only those. (dlt
+    first retries a job that ran out of memory up to `load.raise_on_max_retries` times, 5 by
+    default, under the cap.) Into a local DuckDB file the jobs run one at a time: DuckDB writes
+    them one by one anyway, and each parallel job holds its own parquet read buffers outside
+    the cap (-13 MB at 100,000 campaigns, no slower)."""
+    workers = 1 if duckdb_file(pipeline) is not None else 20  # 20: dlt's default
     try:
         with duckdb_load_memory(pipeline, memory_limit):
-            return pipeline.load()
+            return pipeline.load(workers=workers)
     except PipelineStepFailed as exc:
         if not memory_limit or not _out_of_memory(exc):
             raise
     logger.warning("DuckDB needed more memory than duckdb_load_memory_limit = %s to load this run; "
                    "finishing the load without the cap (raise the setting to avoid this)", memory_limit)
-    return pipeline.load()
+    return pipeline.load(workers=workers)
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -99,22 +108,36 @@ def duckdb_load_memory(pipeline: dlt.Pipeline, limit: str) -> Iterator[None]:
     little time. DuckDB keeps one database instance per file within a process, so the setting
     made on our connection holds for the connections dlt opens to load; it is reset after,
     so the models and any later query get DuckDB's default back."""
-    database = duckdb_file(pipeline) if limit else None
+    database = _duckdb_database(pipeline) if limit else None
     if database is None:
         yield
         return
     import duckdb
 
-    database.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(str(database))
     try:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        connection = duckdb.connect(database)  # exactly dlt's path: DuckDB shares instances by path
         connection.execute(f"SET memory_limit = '{limit}'")  # validated by load_memory_limit()
+    except (duckdb.Error, OSError) as exc:  # e.g. another process has the file open: dlt says so
+        logger.warning("could not cap DuckDB's memory for the load (%s); loading without the cap", exc)
+        yield
+        return
+    try:
         yield
     finally:
         try:
             connection.execute("RESET memory_limit")
-        finally:
             connection.close()
+        except duckdb.Error as exc:  # never hide the load's own outcome behind this
+            logger.debug("could not reset DuckDB's memory limit: %s", exc)
+
+
+def _duckdb_database(pipeline: dlt.Pipeline) -> Optional[str]:
+    """The database path exactly as dlt opens it (not resolved: DuckDB keys its per-process
+    instance cache on the path as given, and a symlink would make a second instance)."""
+    if duckdb_file(pipeline) is None:
+        return None
+    return str(pipeline.destination_client().config.credentials.database)  # type: ignore[attr-defined]
 
 
 def duckdb_file(pipeline: dlt.Pipeline) -> Optional[Path]:
@@ -137,8 +160,6 @@ def loader_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
     if pipeline.destination is not None and pipeline.destination.destination_type == "dlt.destinations.postgres":
         return "insert_values"
     return None
-
-
 
 
 def finish_interrupted_load(pipeline: dlt.Pipeline, memory_limit: str) -> None:
@@ -168,7 +189,8 @@ def _settle_committed_jobs(pipeline: dlt.Pipeline, load_id: str) -> None:
     destination - in the final table for append tables, in the staging table for merge tables -
     and, when they are all there, leave the marker dlt would have left. An INSERT is all or
     nothing, so "all rows there" means "committed". Best effort: on any doubt the job is re-run,
-    as dlt would do anyway."""
+    as dlt would do anyway. Parquet jobs only (DuckDB and the other parquet destinations):
+    PostgreSQL's insert_values jobs are not settled yet."""
     try:
         packages = pipeline._get_load_storage().normalized_packages  # dlt 1.31: no public accessor
         started = packages.list_started_jobs(load_id)
@@ -200,13 +222,14 @@ def _rows_already_loaded(pipeline: dlt.Pipeline, table_name: str, file_path: str
     data = pq.read_table(file_path, columns=["campaign_id", "fetched_at"] if with_time else ["campaign_id"])
     if data.num_rows == 0:
         return False
-    ids = sorted({int(i) for i in data.column("campaign_id").to_pylist() if i is not None})
-    without_id = data.column("campaign_id").null_count
+    if data.column("campaign_id").null_count:
+        # Rejected payloads without a usable id: nothing tells this file's rows apart from
+        # another file's in the same package, so it is re-run (a duplicate is possible there,
+        # a lost rejection is not).
+        return False
+    ids = sorted({int(i) for i in data.column("campaign_id").to_pylist()})
     # Only integers and ISO timestamps taken from our own typed file reach the SQL text.
-    match = [f"campaign_id in ({', '.join(str(i) for i in ids)})"] if ids else []
-    if without_id:  # rejected payloads with no usable id: only the time range tells them apart
-        match.append("campaign_id is null")
-    where = f"({' or '.join(match)})"
+    where = f"campaign_id in ({', '.join(str(i) for i in ids)})"
     if with_time:
         low, high = pc.min(data.column("fetched_at")).as_py(), pc.max(data.column("fetched_at")).as_py()
         where += f" and fetched_at between '{low.isoformat()}' and '{high.isoformat()}'"

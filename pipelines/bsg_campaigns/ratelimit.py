@@ -12,6 +12,7 @@ from typing import Callable, Deque, Optional, Tuple
 
 logger = logging.getLogger("bsg_campaigns.client")
 
+
 class RateLimiter:
     """Paces request starts across all threads, and learns the API's limit from its 429s.
 
@@ -139,6 +140,16 @@ class RateLimiter:
                 self._answered.append(self._clock())
             self._cond.notify()
 
+    def _answered_copy(self) -> list:
+        """Answer times, copied: without a limit `done()` appends without the lock, and a thread
+        switch inside the copy (a finalizer) would make the deque raise; then copy again."""
+        for _ in range(5):
+            try:
+                return list(self._answered)
+            except RuntimeError:
+                continue
+        return []
+
     def throttled(self, ticket: Tuple[float, bool], pause: float) -> None:
         """A 429 for the request `ticket` was for (after its `done()`); `pause`: the seconds the
         client honours (Retry-After, capped; else the retry backoff)."""
@@ -160,7 +171,7 @@ class RateLimiter:
             if started < self._cut_at or now < self._cooldown_until:
                 return  # in flight when the limit was last cut, or too soon after that cut
             since = now - self.WINDOW
-            seen = sum(1 for t in list(self._answered) if t > since)  # list(): one atomic copy
+            seen = sum(1 for t in self._answered_copy() if t > since)
             if seen < self.MIN_EVIDENCE:
                 return  # too little traffic to tell a limit from a stray 429: the pause only
             # What a server counting a sliding window allows per window (a count: right after a

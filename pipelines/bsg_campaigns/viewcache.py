@@ -10,8 +10,9 @@ empty, the check relations' values (only for files that mention them) and `compi
 (sqlglot's version and the code of the modules that compile). It lives in this process and, when
 the caller gives a directory (the pipeline's working dir: same owner and trust as dlt's own
 `state.json` and load packages), in a small JSON file there, written atomically with mode 0600.
-An unreadable or foreign file is ignored and rewritten; a cache never changes what is executed,
-only whether sqlglot runs again to produce it.
+A file that is unreadable or not in this format is ignored and rewritten. The cached text is
+executed as stored (not re-verified against its key): the file is trusted like the rest of the
+working dir, which also holds the .sql jobs dlt executes.
 
 View bookkeeping. The dataset holds one small table, `_bsg_views` (`view_name`,
 `definition_hash` = hash of the executed CREATE statement), written in the same transaction as
@@ -109,7 +110,16 @@ def compiler_fingerprint() -> str:
     digest = hashlib.sha256(f"sqlglot {sqlglot.__version__}; format {_CACHE_FORMAT}".encode())
     here = Path(__file__).resolve().parent
     for module in ("sqlcompile.py", "checks.py", "models.py", "viewcache.py", "settings.py", "tables.py"):
-        digest.update((here / module).read_bytes())
+        try:
+            digest.update((here / module).read_bytes())
+        except OSError:  # installed without sources (pyc only, a zip): the package version then
+            from importlib.metadata import PackageNotFoundError, version
+
+            try:
+                digest.update(version("bsg-campaigns").encode())
+            except PackageNotFoundError:
+                pass
+            break
     return digest.hexdigest()
 
 
