@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from bsg_campaigns.report import RunReport
 from bsg_campaigns.runner import RunFailed, UserError
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
@@ -304,3 +305,19 @@ def test_duckdb_memory_cap_holds_for_dlt_connections_during_the_load_only(harnes
     with duckdb_load_memory(harness.pipeline, "64MB"):
         assert memory_limit() == "61.0 MiB"  # 64 MB as DuckDB reports it
     assert memory_limit() == default != "61.0 MiB"
+
+
+def test_rows_to_load_counts_the_pending_parquet_rows(harness: Harness):
+    """What decides whether the DuckDB memory cap applies (loading.MAX_ROWS_UNDER_CAP)."""
+    from bsg_campaigns import bsg_source
+    from bsg_campaigns.loading import _rows_to_load
+
+    report = RunReport()
+    harness.pipeline.extract(bsg_source(report=report, **harness.source_args()))
+    harness.pipeline.normalize()
+    statistics_rows = report.rows["campaign_statistics"]
+    expected = (report.rows["campaigns"] + statistics_rows + report.rows["campaign_statistics_history"]
+                + report.rows.get("rejected_records", 0))
+    assert statistics_rows > 0 and _rows_to_load(harness.pipeline) == expected
+    harness.pipeline.load()
+    assert _rows_to_load(harness.pipeline) == 0

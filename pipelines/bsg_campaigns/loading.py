@@ -53,25 +53,51 @@ def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, mem
 
 def load(pipeline: dlt.Pipeline, memory_limit: str) -> LoadInfo:
     """dlt's load step under the memory cap. Should DuckDB run out of it (an unusually large run
-    on a big table), the load is finished once more without the cap, so that a package is never
-    left failing on every run: the jobs that failed rolled back, dlt re-runs only those. (dlt
-    first retries a job that ran out of memory up to `load.raise_on_max_retries` times, 5 by
-    default, under the cap.) Into a local DuckDB file the jobs run one at a time: DuckDB writes
+    on a big table: 300,000 campaigns merged into 300,000 fit in 128 MB, not in 64 MB), the load
+    is tried once more without the cap (dlt first retries such a job up to
+    `load.raise_on_max_retries` times, 5 by default, under the cap). Best effort: seen once to
+    fail on a transaction conflict left by dlt's retries; then the run stops with a message that
+    names the setting, and the pending data is loaded first by the next run. Into a local DuckDB file the jobs run one at a time: DuckDB writes
     them one by one anyway, and each parallel job holds its own parquet read buffers outside
     the cap (-13 MB at 100,000 campaigns, no slower)."""
     workers = 1 if duckdb_file(pipeline) is not None else 20  # 20: dlt's default
+    if memory_limit and _rows_to_load(pipeline) > MAX_ROWS_UNDER_CAP:
+        logger.info("a large load (more than %s rows): DuckDB's own memory limit applies", MAX_ROWS_UNDER_CAP)
+        memory_limit = ""
     try:
         with duckdb_load_memory(pipeline, memory_limit):
             return pipeline.load(workers=workers)
     except PipelineStepFailed as exc:
-        if not memory_limit or not _out_of_memory(exc):
+        if not memory_limit or not out_of_memory(exc):
             raise
     logger.warning("DuckDB needed more memory than duckdb_load_memory_limit = %s to load this run; "
                    "finishing the load without the cap (raise the setting to avoid this)", memory_limit)
     return pipeline.load(workers=workers)
 
 
-def _out_of_memory(exc: BaseException) -> bool:
+# The cap is for the everyday run. A merge's memory grows with the rows it merges: 300,000
+# campaigns (9.9 M rows over the tables) merged into as many fit in 128 MB, 1,000,000 do not - and
+# once DuckDB runs out inside a merge, dlt's retries meet that transaction's leftovers
+# ("Conflict on tuple deletion") and the load cannot finish in this process. So a package with
+# more rows to load than this (~150,000 campaigns: a big backfill) is loaded under DuckDB's own
+# limit, as before the cap existed.
+MAX_ROWS_UNDER_CAP = 5_000_000
+
+
+def _rows_to_load(pipeline: dlt.Pipeline) -> int:
+    """Rows in the parquet jobs of the packages about to be loaded (from the files' footers)."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for load_id in pipeline.list_normalized_load_packages():
+        for state, jobs in pipeline.get_load_package_info(load_id).jobs.items():
+            if state in ("new_jobs", "started_jobs"):
+                rows += sum(pq.read_metadata(job.file_path).num_rows for job in jobs
+                            if job.job_file_info.file_format == "parquet")
+    return rows
+
+
+def out_of_memory(exc: BaseException) -> bool:
     seen = set()
     current: Optional[BaseException] = exc
     while current is not None and id(current) not in seen:

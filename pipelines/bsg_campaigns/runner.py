@@ -20,7 +20,7 @@ from . import settings as defaults
 from .client import ApiError, AuthError
 from .config import ConfigError, validate_identifier
 from .fetch import ApiUnavailable
-from .loading import duckdb_file, extract_and_load, finish_interrupted_load, load_memory_limit
+from .loading import duckdb_file, extract_and_load, finish_interrupted_load, load_memory_limit, out_of_memory
 from .report import RunReport
 
 logger = logging.getLogger("bsg_campaigns.runner")
@@ -166,6 +166,11 @@ def source_refresh_hours(source_args: Dict[str, Any]) -> float:
 
 def _translate(exc: PipelineStepFailed) -> Exception:
     cause = _root_cause(exc)
+    if exc.step == "load" and out_of_memory(exc):
+        return RunFailed("DuckDB ran out of memory while loading. Raise `duckdb_load_memory_limit` under "
+                         "[sources.bsg] in .dlt/config.toml (SOURCES__BSG__DUCKDB_LOAD_MEMORY_LIMIT; \"\" = "
+                         "DuckDB's default) or free memory on this machine. The extracted data stays pending "
+                         "and the next run loads it first.")
     if isinstance(cause, AuthError):
         return UserError(
             f"The BSG API rejected the api key ({cause}). Check `api_key` under [sources.bsg] in "
