@@ -191,12 +191,29 @@ def loader_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
 def finish_interrupted_load(pipeline: dlt.Pipeline, memory_limit: str) -> None:
     """A killed run may leave extracted/normalized packages: load them before extracting anew,
     so the state and the rows they carry land together, exactly once."""
+    _drop_committed_extracted_packages(pipeline)
     if pipeline.list_extracted_load_packages():
         pipeline.normalize()
     for load_id in pipeline.list_normalized_load_packages():
         _settle_committed_jobs(pipeline, load_id)
     if pipeline.list_normalized_load_packages():
         load(pipeline, memory_limit)
+
+
+def _drop_committed_extracted_packages(pipeline: dlt.Pipeline) -> None:
+    """dlt's normalize commits a package by renaming it into the load storage, then deletes the
+    extracted copy; "do not kill this process" in between, its log says. A SIGKILL there leaves
+    both, and normalizing the extracted copy again fails on every later run ("Directory not
+    empty": tests/reliability/test_crashes.py hit it once in 12 trials). The renamed package is
+    the committed one: finish what dlt would have done next and delete the extracted copy."""
+    committed = set(pipeline.list_normalized_load_packages()) | set(pipeline.list_completed_load_packages())
+    leftovers = [load_id for load_id in pipeline.list_extracted_load_packages() if load_id in committed]
+    if not leftovers:
+        return
+    extracted = pipeline._get_normalize_storage().extracted_packages  # dlt 1.31: no public accessor
+    for load_id in leftovers:
+        logger.warning("package %s was normalized before the interruption; dropping its extracted copy", load_id)
+        extracted.delete_package(load_id)
 
 
 # Jobs whose re-run would duplicate rows: an append table's job appends its rows twice, and a

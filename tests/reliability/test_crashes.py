@@ -203,6 +203,35 @@ def test_sigkill_right_after_a_job_committed(table, tmp_path, crash_refs, record
     assert dups == 0 and result["identical"], result
 
 
+def test_sigkill_between_normalize_commit_and_cleanup(tmp_path, crash_refs, record):
+    """dlt's normalize renames the package into the load storage, then deletes the extracted
+    copy ("do not kill this process"). Killed in between, both remain; dlt alone re-normalizes
+    the copy and fails on every later run. The runner drops the copy of a committed package."""
+    _, _, ref_b = crash_refs
+    paths = CliPaths(tmp_path)
+    script = Path(__file__).with_name("kill_after_commit.py")
+    with new_sim() as sim:
+        killed = subprocess.run([sys.executable, str(script), "run", "--no-models"], cwd=paths.root,
+                                env=cli_env(sim, paths, KILL_AFTER_TABLE="normalize", **CLI_ENV),
+                                capture_output=True, text=True, timeout=180)
+        both = package_phase(paths.working_dir) == "load" and bool(_entries(paths.working_dir / "normalize" / "extracted"))
+        sim.advance(hours=1)
+        rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
+        final = snapshot_db(paths.db)
+        violations = state_violations(_source_state(destination_state(paths.db)), final, sim)
+    result = compare(ref_b, final)
+    dups = sum(duplicate_rows(paths.db).values())
+    ok = killed.returncode == -signal.SIGKILL and both and rerun.returncode == 0 and result["identical"] and dups == 0
+    record(SECTION, "SIGKILL between normalize's commit and its cleanup (extracted + normalized copies)", ok=ok,
+           lost=result["lost"], duplicates=dups,
+           outcome="re-run: identical, the extracted copy dropped" if ok else f"differs: {result['differing_tables']}")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert both, "the kill did not land between the rename and the cleanup"
+    assert rerun.returncode == 0, rerun.stderr
+    assert not violations, violations
+    assert dups == 0 and result["identical"], result
+
+
 def _source_state(state: Optional[dict]) -> Optional[dict]:
     return None if state is None else state.get("sources", {}).get("bsg")
 
