@@ -137,6 +137,22 @@ def test_stray_429s_at_changing_rates_do_not_slow_the_run():
     assert len(clock.sleeps) == sleeps  # unthrottled
 
 
+def test_429s_that_are_not_about_the_rate_cannot_ratchet_the_limit_down():
+    """A limit learned at 100/s, then 429s keep coming whatever the pace (a quota, a hiccup):
+    each cut takes what was accepted, but never below half the highest rate ever accepted."""
+    limiter, clock = _limiter()
+    _burst_then_429(limiter, clock, 100)
+    _burst_then_429(limiter, clock, 100)
+    assert limiter.rate == pytest.approx(100.0)
+    for _ in range(40):
+        clock.now = max(clock.now, limiter._cooldown_until) + 0.5
+        rate = limiter.rate
+        _accept(limiter, clock, max(int(rate * 0.7), 10), 1.0 / rate)  # 30 % answered 429
+        _burst_then_429(limiter, clock, 10, in_flight=0)
+    assert limiter.cuts > 5
+    assert limiter.rate >= 50.0 - 1e-9
+
+
 def test_learned_limit_recovers_towards_the_ceiling_then_probes_slowly():
     limiter, clock = _limiter()
     _burst_then_429(limiter, clock, 100)
