@@ -276,16 +276,19 @@ class BsgClient:
                 # the call backs off alone, the others' pace is not its business.
                 throttled = status == 429 and not auth_call
             delay = self.retry.delay(attempt, retry_after)
+            # "Too many requests" with a Retry-After is about this client, not this request:
+            # every thread waits (a pause shared through the limiter, honoured by each thread's
+            # next `wait()`, this one's included). Without one, only this request backs off: a
+            # shared backoff per stray 429 made a load with 25 % random 429s 20x slower. Either
+            # way the limiter learns the pace the server accepts from repeated 429s.
+            shared_pause = throttled and retry_after is not None
             if throttled:
-                # "Too many requests" is about this client, not this request: every thread waits
-                # (a pause shared through the limiter, honoured by each thread's next `wait()`,
-                # this one's included) and the pace drops to what the server accepts.
-                self._limiter.throttled(ticket, delay)
+                self._limiter.throttled(ticket, delay if shared_pause else 0.0)
             if attempt >= self.retry.max_attempts:
                 raise ApiError(f"{failure} — gave up after {attempt} attempts", failure.status, failure.body)
             self.stats.add("retries")
             logger.debug("%s %s failed (%s); retry %d in %.2fs", method, path, failure, attempt, delay)
-            if not throttled:
+            if not shared_pause:
                 time.sleep(delay)
 
     def _classify(self, method: str, path: str, status: int, text: str, auth_call: bool) -> ApiError:
