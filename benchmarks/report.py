@@ -49,18 +49,11 @@ def markdown(r: Dict[str, Any]) -> str:
            f"finished {meta.get('finished')} after {meta.get('total_s')} s.", ""]
     out += ["## Targets", ""]
     out += _table(["#", "target", "measured", "needed", "result"], _target_rows(r))
-    if "target1" in r:
-        out += _target1(r["target1"])
-    if "target1_sweep" in r:
-        out += _sweep(r["target1_sweep"])
-    if "target2" in r:
-        out += _target2(r["target2"])
-    if "target3" in r:
-        out += _target3(r["target3"])
-    if "target4" in r:
-        out += _target4(r["target4"])
-    if "target5" in r:
-        out += _target5(r["target5"])
+    sections = (("target1", _target1), ("target1_sweep", _sweep), ("target2", _target2), ("target3", _target3),
+                ("target4", _target4), ("target5", _target5))
+    for key, render in sections:
+        if key in r:
+            out += render(r[key])
     return "\n".join(out)
 
 

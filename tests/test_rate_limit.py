@@ -100,9 +100,13 @@ def _burst_then_429(limiter: RateLimiter, clock: FakeClock, accepted: int, in_fl
     for _ in range(1 + in_flight):
         tickets.append(limiter.wait())
         clock.now += 0.0001
+    _answered_429(limiter, tickets, 1.0)
+
+
+def _answered_429(limiter: RateLimiter, tickets: list, pause: float) -> None:
     for ticket in tickets:
         limiter.done(ticket, 429)
-        limiter.throttled(ticket, 1.0)
+        limiter.throttled(ticket, pause)
 
 
 def test_a_limit_is_learned_from_two_429s_at_the_same_accepted_rate():
@@ -164,11 +168,7 @@ def test_learned_limit_recovers_towards_the_ceiling_then_probes_slowly():
     ticket = limiter.wait()
     behind = [limiter.wait(), limiter.wait()]  # paced: they start after it
     clock.now += 0.001
-    limiter.done(ticket, 429)
-    limiter.throttled(ticket, 1.0)
-    for other in behind:
-        limiter.done(other, 429)
-        limiter.throttled(other, 1.0)
+    _answered_429(limiter, [ticket, *behind], 1.0)
     cut = limiter.rate
     assert 90 <= cut <= 98.0 + 1e-9  # what was accepted, at least 2 % below the limit that drew a 429
     for _ in range(10):  # 21 s without a 429: back up, but not to the limit that drew one

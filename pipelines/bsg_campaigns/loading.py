@@ -37,18 +37,22 @@ def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, mem
     # per pipeline object, as run() would before extracting.
     assert not pipeline.has_pending_data, "finish_interrupted_load() first"
     pipeline.run()
-    steps = report.steps
+    with _timed(report, "extract"):
+        pipeline.extract(source, loader_file_format=loader_file_format(pipeline))
+    with _timed(report, "normalize"):
+        pipeline.normalize()
+        release_freed_memory()
+    with _timed(report, "load"):
+        return load(pipeline, memory_limit)
+
+
+@contextmanager
+def _timed(report: RunReport, step: str) -> Iterator[None]:
     started = time.time()
-    pipeline.extract(source, loader_file_format=loader_file_format(pipeline))
-    steps["extract"] = (started, time.time())
-    started = time.time()
-    pipeline.normalize()
-    release_freed_memory()
-    steps["normalize"] = (started, time.time())
-    started = time.time()
-    info = load(pipeline, memory_limit)
-    steps["load"] = (started, time.time())
-    return info
+    try:
+        yield
+    finally:
+        report.steps[step] = (started, time.time())
 
 
 def load(pipeline: dlt.Pipeline, memory_limit: str) -> LoadInfo:
@@ -60,7 +64,7 @@ def load(pipeline: dlt.Pipeline, memory_limit: str) -> LoadInfo:
     names the setting, and the pending data is loaded first by the next run. Into a local DuckDB file the jobs run one at a time: DuckDB writes
     them one by one anyway, and each parallel job holds its own parquet read buffers outside
     the cap (-13 MB at 100,000 campaigns, no slower)."""
-    workers = 1 if duckdb_file(pipeline) is not None else 20  # 20: dlt's default
+    workers = 1 if _duckdb_database(pipeline) is not None else 20  # 20: dlt's default
     if memory_limit and _rows_to_load(pipeline) > MAX_ROWS_UNDER_CAP:
         logger.info("a large load (more than %s rows): DuckDB's own memory limit applies", MAX_ROWS_UNDER_CAP)
         memory_limit = ""
@@ -97,15 +101,19 @@ def _rows_to_load(pipeline: dlt.Pipeline) -> int:
     return rows
 
 
-def out_of_memory(exc: BaseException) -> bool:
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: dlt's `.exception`, else the cause, else the context."""
     seen = set()
     current: Optional[BaseException] = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if type(current).__name__ == "OutOfMemoryException" or "Out of Memory Error" in str(current):
-            return True
+        yield current
         current = getattr(current, "exception", None) or current.__cause__ or current.__context__
-    return False
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    return any(type(cause).__name__ == "OutOfMemoryException" or "Out of Memory Error" in str(cause)
+               for cause in causes(exc))
 
 
 def release_freed_memory() -> None:
@@ -159,15 +167,9 @@ def duckdb_load_memory(pipeline: dlt.Pipeline, limit: str) -> Iterator[None]:
 
 
 def _duckdb_database(pipeline: dlt.Pipeline) -> Optional[str]:
-    """The database path exactly as dlt opens it (not resolved: DuckDB keys its per-process
-    instance cache on the path as given, and a symlink would make a second instance)."""
-    if duckdb_file(pipeline) is None:
-        return None
-    return str(pipeline.destination_client().config.credentials.database)  # type: ignore[attr-defined]
-
-
-def duckdb_file(pipeline: dlt.Pipeline) -> Optional[Path]:
-    """The local DuckDB file this pipeline writes, if it writes one."""
+    """The local DuckDB file's path exactly as dlt opens it, if the pipeline writes one (not
+    resolved: DuckDB keys its per-process instance cache on the path as given, and a symlink
+    would make a second instance)."""
     if pipeline.destination is None or pipeline.destination.destination_type != "dlt.destinations.duckdb":
         return None
     try:
@@ -176,7 +178,13 @@ def duckdb_file(pipeline: dlt.Pipeline) -> Optional[Path]:
         return None
     if not isinstance(database, str) or database == ":memory:" or database.startswith("md:"):
         return None
-    return Path(database).resolve()
+    return database
+
+
+def duckdb_file(pipeline: dlt.Pipeline) -> Optional[Path]:
+    """The local DuckDB file this pipeline writes, resolved (for locks), if it writes one."""
+    database = _duckdb_database(pipeline)
+    return None if database is None else Path(database).resolve()
 
 
 def loader_file_format(pipeline: dlt.Pipeline) -> Optional[str]:

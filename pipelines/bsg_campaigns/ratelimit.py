@@ -93,11 +93,6 @@ class RateLimiter:
         # if it has one), oldest first. Without a limit appended without the lock (atomic).
         self._answered: Deque[float] = deque(maxlen=65536)
 
-    @property
-    def interval(self) -> float:
-        rate = self.rate
-        return 1.0 / rate if rate else 0.0
-
     def wait(self) -> Tuple[float, bool]:
         """Blocks until this thread may start a request. Returns a ticket for `done()`."""
         while True:

@@ -10,7 +10,7 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
@@ -20,7 +20,8 @@ from . import settings as defaults
 from .client import ApiError, AuthError
 from .config import ConfigError, validate_identifier
 from .fetch import ApiUnavailable
-from .loading import duckdb_file, extract_and_load, finish_interrupted_load, load_memory_limit, out_of_memory
+from .loading import (causes, duckdb_file, extract_and_load, finish_interrupted_load, load_memory_limit,
+                      out_of_memory)
 from .report import RunReport
 
 logger = logging.getLogger("bsg_campaigns.runner")
@@ -192,14 +193,8 @@ def _translate(exc: PipelineStepFailed) -> Exception:
 
 
 def _root_cause(exc: BaseException) -> BaseException:
-    seen: List[int] = []
-    current: Optional[BaseException] = exc
-    while current is not None and id(current) not in seen:
-        seen.append(id(current))
-        if isinstance(current, (AuthError, ApiError, ApiUnavailable, ConfigError, ConfigFieldMissingException)):
-            return current
-        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
-    return exc
+    known = (AuthError, ApiError, ApiUnavailable, ConfigError, ConfigFieldMissingException)
+    return next((cause for cause in causes(exc) if isinstance(cause, known)), exc)
 
 
 def _missing_config_message(exc: ConfigFieldMissingException) -> str:

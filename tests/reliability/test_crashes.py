@@ -179,19 +179,7 @@ def test_sigkill_right_after_a_job_committed(table, tmp_path, crash_refs, record
     inserts twice); the runner settles such jobs first (loading._settle_committed_jobs). Other
     jobs running in parallel may have committed at the same instant too: the same check covers
     them (this was the "1 in 4" duplicate seen when only history was killed)."""
-    _, _, ref_b = crash_refs
-    paths = CliPaths(tmp_path)
-    script = Path(__file__).with_name("kill_after_commit.py")
-    with new_sim() as sim:
-        killed = subprocess.run([sys.executable, str(script), "run", "--no-models"], cwd=paths.root,
-                                env=cli_env(sim, paths, KILL_AFTER_TABLE=table, **CLI_ENV),
-                                capture_output=True, text=True, timeout=180)
-        sim.advance(hours=1)
-        rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
-        final = snapshot_db(paths.db)
-        violations = state_violations(_source_state(destination_state(paths.db)), final, sim)
-    result = compare(ref_b, final)
-    dups = sum(duplicate_rows(paths.db).values())
+    killed, rerun, violations, result, dups, _ = _kill_after_commit_then_rerun(tmp_path, crash_refs, table)
     ok = killed.returncode == -signal.SIGKILL and rerun.returncode == 0 and result["identical"] and dups == 0
     record(SECTION, "SIGKILL right after a load job committed, before dlt marked it done", ok=ok,
            lost=result["lost"], duplicates=dups,
@@ -207,20 +195,9 @@ def test_sigkill_between_normalize_commit_and_cleanup(tmp_path, crash_refs, reco
     """dlt's normalize renames the package into the load storage, then deletes the extracted
     copy ("do not kill this process"). Killed in between, both remain; dlt alone re-normalizes
     the copy and fails on every later run. The runner drops the copy of a committed package."""
-    _, _, ref_b = crash_refs
-    paths = CliPaths(tmp_path)
-    script = Path(__file__).with_name("kill_after_commit.py")
-    with new_sim() as sim:
-        killed = subprocess.run([sys.executable, str(script), "run", "--no-models"], cwd=paths.root,
-                                env=cli_env(sim, paths, KILL_AFTER_TABLE="normalize", **CLI_ENV),
-                                capture_output=True, text=True, timeout=180)
-        both = package_phase(paths.working_dir) == "load" and bool(_entries(paths.working_dir / "normalize" / "extracted"))
-        sim.advance(hours=1)
-        rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
-        final = snapshot_db(paths.db)
-        violations = state_violations(_source_state(destination_state(paths.db)), final, sim)
-    result = compare(ref_b, final)
-    dups = sum(duplicate_rows(paths.db).values())
+    killed, rerun, violations, result, dups, both = _kill_after_commit_then_rerun(
+        tmp_path, crash_refs, "normalize", after_kill=lambda working_dir: package_phase(working_dir) == "load"
+        and bool(_entries(working_dir / "normalize" / "extracted")))
     ok = killed.returncode == -signal.SIGKILL and both and rerun.returncode == 0 and result["identical"] and dups == 0
     record(SECTION, "SIGKILL between normalize's commit and its cleanup (extracted + normalized copies)", ok=ok,
            lost=result["lost"], duplicates=dups,
@@ -230,6 +207,26 @@ def test_sigkill_between_normalize_commit_and_cleanup(tmp_path, crash_refs, reco
     assert rerun.returncode == 0, rerun.stderr
     assert not violations, violations
     assert dups == 0 and result["identical"], result
+
+
+def _kill_after_commit_then_rerun(tmp_path: Path, crash_refs, kill_after: str, after_kill=None):
+    """kill_after_commit.py with KILL_AFTER_TABLE=`kill_after` at T, a plain re-run at T+1h,
+    compared with the uninterrupted reference B. `after_kill(working_dir)` looks at what the
+    kill left before the re-run. Returns (killed, rerun, violations, comparison, duplicates,
+    what after_kill saw)."""
+    _, _, ref_b = crash_refs
+    paths = CliPaths(tmp_path)
+    script = Path(__file__).with_name("kill_after_commit.py")
+    with new_sim() as sim:
+        killed = subprocess.run([sys.executable, str(script), "run", "--no-models"], cwd=paths.root,
+                                env=cli_env(sim, paths, KILL_AFTER_TABLE=kill_after, **CLI_ENV),
+                                capture_output=True, text=True, timeout=180)
+        seen = after_kill(paths.working_dir) if after_kill is not None else None
+        sim.advance(hours=1)
+        rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
+        final = snapshot_db(paths.db)
+        violations = state_violations(_source_state(destination_state(paths.db)), final, sim)
+    return killed, rerun, violations, compare(ref_b, final), sum(duplicate_rows(paths.db).values()), seen
 
 
 def _source_state(state: Optional[dict]) -> Optional[dict]:
