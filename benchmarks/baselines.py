@@ -7,7 +7,8 @@
   defaults (DuckDB's insert-values); `parallelized=True` on the detail resource with
   `EXTRACT__WORKERS` for the parallelized variant.
 
-All list with the same windows and page size (the issue's "pages of 50"), per campaign type.
+All list per campaign type with the creation-date windows and page size the harness gives them: the
+same windows and page size the connector lists with, so every approach makes the same list requests.
 
     python -m benchmarks.baselines PARAMS_JSON RESULT_PATH
 """
@@ -36,11 +37,11 @@ def _login(session: Any, base_url: str, api_key: str) -> str:
 
 def _list_ids(session: Any, p: Dict[str, Any], headers: Dict[str, str]) -> List[int]:
     ids: List[int] = []
-    for campaign_type in p["types"]:
+    for campaign_type, (list_from, list_to) in _type_windows(p):
         offset = 0
         while True:
             response = session.get(f"{p['base_url']}/api/campaigns", headers=headers, timeout=30, params={
-                "filter[type]": campaign_type, "filter[from]": p["list_from"], "filter[to]": p["list_to"],
+                "filter[type]": campaign_type, "filter[from]": list_from, "filter[to]": list_to,
                 "sort": "id", "way": "asc", "page[limit]": p["page_size"], "page[offset]": offset})
             response.raise_for_status()
             body = response.json()
@@ -50,6 +51,10 @@ def _list_ids(session: Any, p: Dict[str, Any], headers: Dict[str, str]) -> List[
             if not items or offset >= body["meta"]["page"]["total"]:
                 break
     return ids
+
+
+def _type_windows(p: Dict[str, Any]) -> List[Tuple[str, List[str]]]:
+    return [(campaign_type, window) for campaign_type in p["types"] for window in p["windows"]]
 
 
 def _rows(detail: Dict[str, Any]) -> Tuple[Dict[str, Any], List[Tuple[Any, ...]]]:
@@ -134,9 +139,9 @@ def rest_api(p: Dict[str, Any]) -> Dict[str, Any]:
     started = time.perf_counter()
     token = _login(dlt_requests, p["base_url"], p["api_key"])  # the JWT login, with dlt's retrying requests
 
-    @dlt.resource(name="campaign_types", selected=False)
-    def campaign_types() -> Iterator[List[Dict[str, str]]]:
-        yield [{"type": t} for t in p["types"]]  # one "page", as rest_api's dependent resources expect
+    @dlt.resource(name="list_queries", selected=False)
+    def list_queries() -> Iterator[List[Dict[str, str]]]:  # one "page", as rest_api's dependent resources expect
+        yield [{"type": t, "from": window[0], "to": window[1]} for t, window in _type_windows(p)]
 
     detail: Dict[str, Any] = {
         "name": "campaign_details",
@@ -151,14 +156,14 @@ def rest_api(p: Dict[str, Any]) -> Dict[str, Any]:
     source = rest_api_source({
         "client": {"base_url": p["base_url"] + "/", "auth": {"type": "bearer", "token": token}},
         "resources": [
-            campaign_types,
+            list_queries,
             {
                 "name": "campaigns",
                 "endpoint": {
                     "path": "api/campaigns",
                     "params": {
-                        "filter[type]": "{resources.campaign_types.type}",
-                        "filter[from]": p["list_from"], "filter[to]": p["list_to"], "sort": "id", "way": "asc",
+                        "filter[type]": "{resources.list_queries.type}", "filter[from]": "{resources.list_queries.from}",
+                        "filter[to]": "{resources.list_queries.to}", "sort": "id", "way": "asc",
                     },
                     "data_selector": "data",
                     "paginator": {"type": "offset", "limit": p["page_size"], "offset_param": "page[offset]",

@@ -73,7 +73,7 @@ class SimProcess:
     def configure(self, **knobs: Any) -> Dict[str, Any]:
         return self._call("POST", "/_sim/config", knobs)
 
-    def warm_up(self, types: List[str], list_from: str, list_to: str) -> int:
+    def warm_up(self, types: List[str], windows: List[List[str]]) -> int:
         """List every campaign once (pages of 500): the simulator draws and caches each campaign's
         profile on first use, so without this the first approach measured would pay for it."""
         from urllib.parse import urlencode
@@ -84,7 +84,7 @@ class SimProcess:
         with urllib.request.urlopen(login, timeout=30) as response:
             token = json.loads(response.read())["bearer"]
         seen = 0
-        for campaign_type in types:
+        for campaign_type, (list_from, list_to) in [(t, w) for t in types for w in windows]:
             offset = 0
             while True:
                 query = urlencode({"filter[type]": campaign_type, "filter[from]": list_from, "filter[to]": list_to,
@@ -142,13 +142,29 @@ def run_child(name: str, module: str, params: Dict[str, Any], workdir: Path, *,
               wrap: Optional[List[str]] = None) -> ChildResult:
     """Run `python -m module PARAMS_JSON RESULT_PATH` in its own process. The child writes a JSON
     result (with `wall_s`); peak RSS and CPU come from `wait4` on that child alone."""
-    workdir.mkdir(parents=True, exist_ok=True)
     result_path = workdir / f"{name}.result.json"
+    workdir.mkdir(parents=True, exist_ok=True)
     result_path.unlink(missing_ok=True)
-    out = open(workdir / f"{name}.log", "wb")
-    argv = [PYTHON, "-m", module, json.dumps(params), str(result_path)]
+    argv = (wrap or []) + [PYTHON, "-m", module, json.dumps(params), str(result_path)]
+    proc = run_process(name, argv, workdir, env=env, timeout=timeout)
+    data: Dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
+    ok = proc.ok and bool(data) and not data.get("error")
+    error = "" if ok else (data.get("error") or proc.error)
+    wall = float(data.pop("wall_s", proc.wall_s))
+    data.pop("error", None)
+    return ChildResult(name, ok, wall, proc.process_s, proc.peak_rss_mb, proc.cpu_s, data, error)
+
+
+def run_process(name: str, argv: List[str], workdir: Path, *, env: Optional[Dict[str, str]] = None,
+                timeout: float = 900.0, stdout_name: Optional[str] = None) -> ChildResult:
+    """Run any command as its own process, timed from spawn to exit (process start and imports
+    included: what a scheduler pays). Output goes to WORKDIR/NAME.log (stdout to `stdout_name`
+    if given); peak RSS and CPU from `wait4` on that process alone."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = open(workdir / f"{name}.log", "wb")
+    out = open(workdir / stdout_name, "wb") if stdout_name else log
     started = time.perf_counter()
-    proc = subprocess.Popen((wrap or []) + argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
+    proc = subprocess.Popen(argv, stdout=out, stderr=log if stdout_name else subprocess.STDOUT, cwd=workdir,
                             env=child_env(env))
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
@@ -156,21 +172,13 @@ def run_child(name: str, module: str, params: Dict[str, Any], workdir: Path, *,
         _, status, usage = os.wait4(proc.pid, 0)
     finally:
         timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - started
+    log.close()
     out.close()
-    data: Dict[str, Any] = {}
-    if result_path.exists():
-        data = json.loads(result_path.read_text())
-    ok = proc.returncode == 0 and bool(data) and not data.get("error")
-    error = ""
-    if not ok:
-        tail = (workdir / f"{name}.log").read_text(errors="replace")[-2000:]
-        error = data.get("error") or f"exit {proc.returncode}: {tail}"
-    wall = float(data.pop("wall_s", elapsed))
-    data.pop("error", None)
-    return ChildResult(name, ok, wall, elapsed, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime,
-                       data, error)
+    code = proc.returncode = os.waitstatus_to_exitcode(status)
+    error = "" if code == 0 else f"exit {code}: " + (workdir / f"{name}.log").read_text(errors="replace")[-2000:]
+    return ChildResult(name, code == 0, elapsed, elapsed, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime,
+                       {}, error)
 
 
 def child_main(func: Any) -> None:

@@ -62,15 +62,22 @@ def _target_rows(r: Dict[str, Any]) -> List[List[Any]]:
     t1 = r.get("target1")
     if t1:
         ratios = t1["ratios"]
-        c = t1["approaches"].get("connector_16", {})
-        rows.append(["1", f"full load {c.get('n', '')} campaigns, end to end with models, vs hand-written "
-                          "16-thread requests pool", _x(ratios.get("vs_pool_requests_16")), "≥ 0.90×",
-                     _verdict(bool(ratios.get("vs_pool_requests_16") and ratios["vs_pool_requests_16"] >= 0.9))])
-        rows.append(["1", "same, vs dlt `rest_api_source` parallelized, 16 workers",
+        a = t1["approaches"]
+        n, small_n = a.get("connector_16", {}).get("n", ""), a.get("connector_cli_16_small", {}).get("n", "")
+        rows.append(["1", f"full load {n} campaigns, end to end with models, vs hand-written 16-thread requests "
+                          "pool (steady state: first request to committed tables)",
+                     _x(ratios.get("vs_pool_requests_16")), "≥ 0.90×", _at_least(ratios.get("vs_pool_requests_16"), 0.9)])
+        rows.append(["1", f"same, whole process (`bsg-campaigns run` vs the bare script, spawn to exit), {n} campaigns",
+                     _x(ratios.get("whole_process_vs_pool_requests_16")), "≥ 0.90×",
+                     _at_least(ratios.get("whole_process_vs_pool_requests_16"), 0.9)])
+        rows.append(["1", f"same, whole process, {small_n} campaigns",
+                     _x(ratios.get("whole_process_vs_pool_requests_16_small")), "≥ 0.90×",
+                     _at_least(ratios.get("whole_process_vs_pool_requests_16_small"), 0.9)])
+        rows.append(["1", "steady state vs dlt `rest_api_source` parallelized, 16 workers",
                      _x(ratios.get("vs_rest_api_parallel_16")), "≥ 2.50×",
-                     _verdict(bool(ratios.get("vs_rest_api_parallel_16")
-                                   and ratios["vs_rest_api_parallel_16"] >= 2.5))])
-        rows.append(["1", "same, share of the network floor at 16 in flight (pages of 50)",
+                     _at_least(ratios.get("vs_rest_api_parallel_16"), 2.5)])
+        rows.append(["1", f"steady state, share of the connector's network floor at 16 in flight "
+                          f"({t1['network_floor']['list_pages']} list calls at pages of {t1.get('page_size')})",
                      _x(ratios.get("vs_network_floor")), "≥ 0.75×", _verdict(t1.get("pass_floor_75"))])
     sw = r.get("target1_sweep")
     if sw:
@@ -100,7 +107,7 @@ def _target_rows(r: Dict[str, Any]) -> List[List[Any]]:
                           f"{sum(t4['new_campaigns'].values())} new)",
                      f"{t4['requests']} (list {t4['list_requests']}, detail {t4['detail_requests']}, "
                      f"login {t4['logins']})", f"≤ {t4['requests_allowed']}",
-                     _verdict(t4['requests'] <= t4['requests_allowed'])])
+                     _verdict(t4.get("requests_pass"))])
         rows.append(["4", "incremental run time / full load time", _pct(t4.get("time_ratio")), "< 5%",
                      _verdict(bool(t4.get("time_ratio") is not None and t4["time_ratio"] < 0.05))])
     t5 = r.get("target5")
@@ -108,6 +115,10 @@ def _target_rows(r: Dict[str, Any]) -> List[List[Any]]:
         rows.append(["5", f"build all models + run all checks on {t5.get('campaigns', 0):,} campaigns",
                      _f(t5.get("wall_s"), 2, " s"), "< 10 s", _verdict(t5.get("pass"))])
     return rows
+
+
+def _at_least(value: Optional[float], needed: float) -> str:
+    return _verdict(bool(value and value >= needed))
 
 
 def _pct(value: Optional[float]) -> str:
@@ -120,39 +131,62 @@ _LABELS = {
     "rest_api_parallel_16": "same, detail resource `parallelized`, 16 extract workers",
     "pool_requests_16": "hand-written 16-thread `requests` pool + pandas → DuckDB (extract + dump 2 tables)",
     "connector_16": "**bsg-campaigns**, concurrency 16, end to end (extract, normalize, load, models, checks)",
+    "connector_cli_16": "**`bsg-campaigns run`** CLI process, concurrency 16 (the same, plus its own start-up)",
+    "pool_requests_16_small": "hand-written 16-thread `requests` pool (as above)",
+    "connector_cli_16_small": "**`bsg-campaigns run`** CLI process, concurrency 16",
 }
+_STEADY = ("seq_requests", "rest_api_defaults", "rest_api_parallel_16", "pool_requests_16", "connector_16")
 
 
 def _target1(t1: Dict[str, Any]) -> List[str]:
     a = t1["approaches"]
     c = a.get("connector_16", {}).get("campaigns_per_s")
     rows = []
-    for key in ("seq_requests", "rest_api_defaults", "rest_api_parallel_16", "pool_requests_16", "connector_16"):
+    for key in _STEADY:
         v = a.get(key)
         if not v:
             continue
-        sr = v.get("server_requests", {})
         rows.append([_LABELS[key], _f(v.get("n")), _f(v.get("campaigns_per_s")),
                      _x(_safe_div(c, v.get("campaigns_per_s"))) if key != "connector_16" else "1.00×",
-                     _f(v.get("wall_s"), 2), _f(v.get("peak_rss_mb"), 0),
-                     f"{sr.get('list', '—')} / {sr.get('detail', '—')}", _f(v.get("cpu_s"), 1),
-                     "" if v.get("ok") else "FAILED"])
+                     _f(v.get("wall_s"), 2), _f(v.get("process_s"), 2), _f(v.get("peak_rss_mb"), 0),
+                     _requests(v), _f(v.get("cpu_s"), 1), "" if v.get("ok") else "FAILED"])
     fl = t1["network_floor"]
-    rows.append([f"network floor at 16 in flight (N × 20 ms / 16 + {fl['list_pages']} list pages × 20 ms)",
-                 _f(fl["n"]), _f(fl["campaigns_per_s"]), _x(_safe_div(c, fl["campaigns_per_s"])),
-                 _f(fl["wall_s"], 2), "—", "—", "—", ""])
-    own = t1.get("connector_own_floor", {})
-    rows.append([f"(the connector's own floor: pages of 500, {own.get('list_pages')} list requests)", _f(fl["n"]),
-                 _f(own.get("campaigns_per_s")), _x(_safe_div(c, own.get("campaigns_per_s"))),
-                 _f(own.get("wall_s"), 2), "—", "—", "—", ""])
-    out = ["## Target 1 — throughput, side by side", ""]
-    out += _table(["approach", "N", "campaigns/s", "connector ×", "wall s", "peak RSS MB",
-                   "list / detail requests", "client CPU s", ""], rows)
+    rows.append([f"the connector's network floor at 16 in flight (1 login + {fl['list_pages']} list calls × 20 ms "
+                 "+ N × 20 ms / 16)", _f(fl["n"]), _f(fl["campaigns_per_s"]), _x(_safe_div(c, fl["campaigns_per_s"])),
+                 _f(fl["wall_s"], 2), "—", "—", "—", "—", ""])
+    out = ["## Target 1 — throughput, side by side", "",
+           f"Every approach lists the same creation-date windows ({t1.get('list_plan', {}).get('windows')}) with "
+           f"pages of {t1.get('page_size')}; the catalogue needs {t1.get('list_plan', {}).get('list_calls')} list "
+           "calls for them. *Steady state*: timed inside the process from the first request to committed tables "
+           "(imports and process start excluded); *whole process*: spawn to exit.", ""]
+    out += _table(["approach", "N", "campaigns/s (steady)", "connector ×", "steady s", "whole process s",
+                   "peak RSS MB", "list / detail requests", "client CPU s", ""], rows)
     phases = a.get("connector_16", {}).get("phases") or {}
     if phases:
         out += ["Connector phases: " + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in phases.items()
                                                   if isinstance(v, (int, float))), ""]
+    rows = []
+    for script, cli in (("pool_requests_16", "connector_cli_16"), ("pool_requests_16_small", "connector_cli_16_small")):
+        s, k = a.get(script), a.get(cli)
+        if not s or not k:
+            continue
+        for key, v in ((script, s), (cli, k)):
+            rows.append([_LABELS[key], _f(v.get("n")), _f(v.get("process_s"), 2), _f(v.get("process_campaigns_per_s")),
+                         _x(_safe_div(k.get("process_campaigns_per_s"), v.get("process_campaigns_per_s"))),
+                         _f(v.get("peak_rss_mb"), 0), _requests(v), _f(v.get("cpu_s"), 1),
+                         "" if v.get("ok") else "FAILED"])
+    out += ["### Whole process: what a scheduled run pays", "",
+            "Each a fresh process from spawn to exit, same simulator, page size, windows and latency. The bare "
+            "script imports requests (pandas and duckdb at the end) and dumps two tables; `bsg-campaigns run` "
+            "imports dlt, keeps state, merges four tables, builds the views and runs every check.", ""]
+    out += _table(["approach", "N", "whole process s", "campaigns/s", "CLI ×", "peak RSS MB",
+                   "list / detail requests", "CPU s", ""], rows)
     return out
+
+
+def _requests(v: Dict[str, Any]) -> str:
+    sr = v.get("server_requests", {})
+    return f"{sr.get('list', '—')} / {sr.get('detail', '—')}"
 
 
 def _safe_div(a: Optional[float], b: Optional[float]) -> Optional[float]:
@@ -177,11 +211,12 @@ def _sweep(sw: Dict[str, Any]) -> List[str]:
         sr = v.get("server_requests", {})
         extract = (v.get("phases") or {}).get("extract_s")
         rows.append([key, _f(v.get("campaigns_per_s")), _f(v.get("wall_s"), 2), _f(v.get("accepted_requests")),
-                     _f(v.get("ideal_s"), 2), _x(v.get("vs_ideal")), _f(extract, 2),
+                     _f(v.get("requests_needed")), _f(v.get("ideal_s"), 2), _x(v.get("vs_ideal")), _f(extract, 2),
                      _x(_safe_div(extract, v.get("ideal_s"))), _f(sr.get("status", {}).get("429", 0)),
                      _f(v.get("http", {}).get("retries", 0)), "" if v.get("ok") else "FAILED"])
     out += [f"### API rate cap: simulator `rate_limit` = {cap['rate']:.0f} requests/s", ""]
-    out += _table(["run", "campaigns/s", "wall s", "requests served", "ideal = requests / R (s)", "wall / ideal",
+    out += _table(["run", "campaigns/s", "wall s", "requests served (429s excluded)", "requests needed (catalogue)",
+                   "ideal = needed / R (s)", "wall / ideal",
                    "extract s", "extract / ideal", "429s", "client retries", ""], rows)
     return out
 
@@ -223,16 +258,20 @@ def _target3(t3: Dict[str, Any]) -> List[str]:
 
 def _target4(t4: Dict[str, Any]) -> List[str]:
     full, settle, inc = t4["full_load"], t4.get("settle_run", {}), t4["incremental"]
+    new = sum(t4["new_campaigns"].values())
     out = ["## Target 4 — incremental cost", "",
            f"Run 1, the full load: {full.get('campaigns')} campaigns in {_f(full.get('wall_s'), 2)} s "
-           f"({full.get('server_requests', {}).get('total')} requests; {t4['open_after_full_load']} left open). "
+           f"({full.get('server_requests', {}).get('total')} requests). "
            f"Run 2, after the simulated clock moved on: {settle.get('campaigns')} fetched "
-           f"({settle.get('new')} new, {settle.get('refreshed')} refreshed), {t4['open_before_measured_run']} "
-           f"left open. Run 3, measured, later again: {t4['new_campaigns']} new campaigns exist.", "",
+           f"({settle.get('new')} new, {settle.get('refreshed')} refreshed). Run 3, measured, later again.", "",
+           f"The allowance comes from the catalogue: after runs 1 and 2 the documented rule (final, and "
+           f"finished a whole refresh window ago) keeps {t4['open_before_measured_run']} campaigns open (the "
+           f"connector reported {t4.get('connector_reported_open')}; not used), {new} were created since "
+           f"({t4['new_campaigns']}), and the new window needs {t4['list_pages_needed']} list calls.", "",
            f"Run 3: {_f(inc.get('wall_s'), 2)} s ({_pct(t4.get('time_ratio'))} of the full load); "
            f"requests {t4['requests']} = list {t4['list_requests']} + detail {t4['detail_requests']} + login "
-           f"{t4['logins']} (allowed {t4['requests_allowed']} = {t4['list_pages_needed']} list pages + "
-           f"{t4['open_before_measured_run']} open + {sum(t4['new_campaigns'].values())} new + 1 login); "
+           f"{t4['logins']} (allowed {t4['requests_allowed']} = {t4['list_pages_needed']} list calls + "
+           f"{t4['open_before_measured_run']} open + {new} new + 1 login); "
            f"fetched {inc.get('campaigns')} ({inc.get('new')} new, {inc.get('refreshed')} refreshed); phases "
            + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in (inc.get("phases") or {}).items()
                        if isinstance(v, (int, float))) + ".", ""]
