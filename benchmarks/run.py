@@ -37,7 +37,7 @@ PAGE_SIZE = 500  # = settings.DEFAULT_PAGE_SIZE (the connector's default; the se
 # The simulator's clock starts at 2026-11-01 12:00 UTC (SimulatorConfig.start_time); with 60 days
 # of history, one creation-date window (at most 3 months) from this date covers every campaign.
 LIST_START = "2026-08-15"
-LIST_END_MARGIN = timedelta(days=1)  # the connector lists up to its now + 1 day (LIST_END_MARGIN)
+LIST_END_MARGIN = timedelta(days=1)  # the connector lists up to now + 1 day (bsg_campaigns.LIST_END_MARGIN)
 SMALL_APPROACHES = ("seq_requests", "rest_api_defaults", "pool_requests_16_small", "connector_cli_16_small")
 # Target 4 grades with the documented refresh rule at these settings, and passes them to the
 # connector explicitly, so a changed default cannot move the allowance.
@@ -375,8 +375,9 @@ def _incremental_allowance(spec: Dict[str, Any], settle_days: float, new_days: f
     cursors = {t: groundtruth.newest_created(twin, t) for t in TYPES}
     new = groundtruth.new_since(twin, TYPES, second, third)
     overlap = timedelta(minutes=CURSOR_OVERLAP_MINUTES)
-    list_calls = sum(groundtruth.list_calls(twin, [t], groundtruth.windows(cursors[t] - overlap, third + LIST_END_MARGIN),
-                                            PAGE_SIZE) for t in TYPES if cursors[t] is not None)
+    list_calls = sum(groundtruth.list_calls(twin, [t], groundtruth.windows(cursors[t] - overlap,
+                                                                           third + LIST_END_MARGIN), PAGE_SIZE)
+                     for t in TYPES if cursors[t] is not None)
     return {"open_before_measured_run": len(still_open), "new_campaigns": new, "list_pages_needed": list_calls,
             "requests_allowed": list_calls + len(still_open) + sum(new.values()) + 1}
 
