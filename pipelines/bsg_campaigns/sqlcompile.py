@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -27,8 +28,18 @@ from bsg_campaigns import settings, tables
 
 logger = logging.getLogger(__name__)
 
-# `pipelines/bsg_campaigns/models.py` -> repository root -> `sql/` (an editable install keeps it there).
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+def _find_sql_dir() -> Path:
+    """The installed copy when there is one (a wheel ships the top-level `sql/` as
+    `bsg_campaigns/sql/`, see setup.py), else the checkout's own `sql/` (editable installs, tests),
+    the one analysts edit."""
+    packaged = resources.files(__package__) / "sql"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+SQL_DIR = _find_sql_dir()
 
 # The dialect the .sql files are written in (they are kept plain enough to read as postgres too).
 SOURCE_DIALECT = "duckdb"
