@@ -213,10 +213,14 @@ def _record(result: FetchResult, outcome: RunOutcome, batch: DetailBatch, report
         outcome.gone[campaign_id] = result.gone_reason
         report.gone += 1
         report.gone_ids.append(campaign_id)
+    elif result.refusal is not None:  # retried on later runs until the refresh window passes
+        outcome.failed[campaign_id] = result.refusal
+        report.failed += 1
+        report.refused.setdefault(result.refusal, []).append(campaign_id)
     else:
         outcome.failed[campaign_id] = result.failure or "unknown failure"
         report.failed += 1
-    if result.gone_reason is None and result.failure is None:
+    if result.record is not None or result.rejection is not None:
         if campaign_id in outcome.new:
             report.new += 1
         elif campaign_id in outcome.refreshed:

@@ -25,7 +25,8 @@ class RunReport:
     rejected: int = 0
     gone: int = 0
     gone_ids: List[int] = field(default_factory=list)
-    failed: int = 0
+    failed: int = 0  # not fetched this run (refused ones included); retried on later runs
+    refused: Dict[str, List[int]] = field(default_factory=dict)  # a 4xx about the id: reason -> ids
     given_up: int = 0
     rows: Dict[str, int] = field(default_factory=dict)
     new_extra_fields: List[str] = field(default_factory=list)
@@ -103,6 +104,9 @@ class RunReport:
             lines.append(f"  gone             {self.gone}  (unknown or deleted ids, no longer refreshed: {shown})")
         if self.failed:
             lines.append(f"  failed           {self.failed}  (retried next run)")
+        for reason, ids in sorted(self.refused.items()):
+            shown = ", ".join(map(str, ids[:10])) + (" …" if len(ids) > 10 else "")
+            lines.append(f"    refused        {len(ids)}  (the API answered {reason}: {shown})")
         if self.given_up:
             lines.append(f"  given up         {self.given_up}  (still failing after the refresh window)")
         if self.rows:

@@ -139,6 +139,8 @@ class Api:
 
     def detail(self, cid: int, knobs: Knobs) -> Response:
         sim = self.sim
+        if cid in knobs.client_errors:
+            return r.client_error(knobs.client_errors[cid])
         fixture = sim.fixtures.get(cid)
         if cid in sim.removed:
             return r.invalid_campaign()
