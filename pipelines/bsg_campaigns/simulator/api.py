@@ -134,7 +134,7 @@ class Api:
         sim = self.sim
         with sim.state_lock:
             fixtures, removed = dict(sim.fixtures), set(sim.removed)
-        page = run_query(sim.catalogue, lq, now, served, knobs.zone, fixtures, removed)
+        page = run_query(sim.catalogue, lq, now, served, knobs.zone, fixtures, removed, knobs.variant_plan)
         return r.json_response(200, page)
 
     def detail(self, cid: int, knobs: Knobs) -> Response:

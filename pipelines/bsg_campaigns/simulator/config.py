@@ -30,6 +30,9 @@ VARIANT_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "price_as": ("string", "number"),
     "statistics_as": ("object", "list"),
     "no_fallback_as": ("empty_list", "null", "absent"),
+    # The list's calculated_price: the spec types it a number or null (it is "defined only as
+    # the response to create campaign or calculate price requests"); a string is tolerated too.
+    "list_price_as": ("number", "null", "string"),
 }
 _VARIANT_ALIASES = {"[]": "empty_list", "list_empty": "empty_list", "none": "null", "str": "string"}
 
