@@ -100,13 +100,12 @@ class RunReport:
             f"  rejected         {self.rejected}  (see table rejected_records)",
         ]
         if self.gone:
-            shown = ", ".join(map(str, self.gone_ids[:10])) + (" …" if len(self.gone_ids) > 10 else "")
-            lines.append(f"  gone             {self.gone}  (unknown or deleted ids, no longer refreshed: {shown})")
+            lines.append(f"  gone             {self.gone}  (unknown or deleted ids, no longer refreshed: "
+                         f"{_some(self.gone_ids)})")
         if self.failed:
             lines.append(f"  failed           {self.failed}  (retried next run)")
         for reason, ids in sorted(self.refused.items()):
-            shown = ", ".join(map(str, ids[:10])) + (" …" if len(ids) > 10 else "")
-            lines.append(f"    refused        {len(ids)}  (the API answered {reason}: {shown})")
+            lines.append(f"    refused        {len(ids)}  (the API answered {reason}: {_some(ids)})")
         if self.given_up:
             lines.append(f"  given up         {self.given_up}  (still failing after the refresh window)")
         if self.rows:
@@ -121,3 +120,7 @@ class RunReport:
         if self.error:
             lines.append(f"  error            {self.error}")
         return "\n".join(lines)
+
+
+def _some(ids: List[int]) -> str:
+    return ", ".join(map(str, ids[:10])) + (" …" if len(ids) > 10 else "")
