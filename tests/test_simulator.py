@@ -137,10 +137,10 @@ def test_revoke_key(sim: Simulator) -> None:
 def test_list_pages_cover_exactly_the_visible_campaigns(sim: Simulator) -> None:
     s = session(sim)
     resp = s.get(f"{sim.base_url}/api/campaigns",
-                 params={"filter[type]": "rcs", "page[limit]": 15, "page[offset]": 30})
+                 params={"filter[type]": "rcs", "page[limit]": 30, "page[offset]": 30})
     page = resp.json()
-    assert page["meta"]["page"]["limit"] == 15 and page["meta"]["page"]["offset"] == 30
-    assert len(page["data"]) == 15 and list(page["data"][0]) == LIST_KEYS
+    assert page["meta"]["page"]["limit"] == 30 and page["meta"]["page"]["offset"] == 30
+    assert len(page["data"]) == 30 and list(page["data"][0]) == LIST_KEYS
     rows = list_all(s, sim, **{"filter[type]": "rcs"})
     assert [r["id"] for r in rows] == sim.visible_campaign_ids("rcs")
     assert {r["message_type"] for r in rows} == {"rcs"}
@@ -167,12 +167,15 @@ def test_max_page_size_serves_fewer_and_says_so(sim: Simulator) -> None:
     assert page["meta"]["page"]["total"] == len(sim.visible_campaign_ids("rcs"))
 
 
-@pytest.mark.parametrize("limit", [14, 501, "abc"])
-def test_page_limit_outside_15_500_is_422(sim: Simulator, limit: Any) -> None:
+@pytest.mark.parametrize("limit", [15, 29, 501, "abc"])
+def test_page_limit_outside_30_500_is_422(sim: Simulator, limit: Any) -> None:
+    """The vendor's spec allows 30..500 and its server's error text says 15..500: the simulator
+    accepts only where both agree, so a client asking for less than 30 is caught here."""
     resp = session(sim).get(f"{sim.base_url}/api/campaigns", params={"page[limit]": limit})
     assert resp.status_code == 422
     assert resp.json() == {"message": "The given data was invalid.",
-                           "errors": {"pagelimit": ["This value should be between 15 and 500."]}}
+                           "errors": {"pagelimit": ["This value should be between 30 and 500."]}}
+    assert session(sim).get(f"{sim.base_url}/api/campaigns", params={"page[limit]": 30}).status_code == 200
 
 
 def test_date_window_rules(sim: Simulator) -> None:
@@ -616,3 +619,126 @@ def test_concurrent_requests_are_consistent(sim: Simulator) -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+# ---------------------------------------------------------------- the vendor's OpenAPI spec
+# Facts from the vendor's spec (api/openapi.yaml in bsgworld/go-sdk), encoded here as JSON
+# schemas: the list item (CampaignSchema), the detail (DetailCampaignSchema), paging (MetaPage).
+# Where the spec contradicts itself, what its examples show is allowed too (naive timestamps;
+# `alternative_channels: []`; the list's currency null, as in its single-campaign example).
+
+_STATUS = {"enum": ["creation", "scheduled", "sending", "done", "paused", "stopped", "spam", "moderation"]}
+_KIND = {"enum": ["sms", "viber", "hlr", "rcs", "whatsapp"]}
+_TEXT, _INT, _NULLABLE_TEXT = {"type": "string"}, {"type": "integer"}, {"type": ["string", "null"]}
+SPEC_STATISTICS_KEYS = ["delivered", "sent", "scheduled", "moderation", "accepted", "sending", "expired",
+                        "failed", "undelivered", "unknown", "read", "not_viber_user", "not_rcs_user"]
+_STATISTICS = {"type": "object", "required": SPEC_STATISTICS_KEYS,
+               "properties": dict.fromkeys(SPEC_STATISTICS_KEYS, _INT)}
+_META = {"type": "object", "required": ["page"], "properties": {"page": {
+    "type": "object", "required": ["total", "limit", "offset"],
+    "properties": {"total": _INT, "limit": _INT, "offset": {"type": "integer", "minimum": 0}}}}}
+SPEC_LIST = {"type": "object", "required": ["data", "meta"], "properties": {"meta": _META, "data": {
+    "type": "array", "items": {"type": "object", "required": LIST_KEYS, "properties": {
+        "id": _INT, "name": _TEXT, "sender": _TEXT, "status": _STATUS, "message_type": _KIND,
+        "start_at": _TEXT, "real_start_at": _NULLABLE_TEXT, "finished_at": _NULLABLE_TEXT, "created_at": _TEXT,
+        "statistics": {"type": "object", "required": ["delivered", "sent"],
+                       "properties": {"delivered": _INT, "sent": _INT}},
+        "calculated_price": {"type": ["number", "null"]}, "currency": _NULLABLE_TEXT}}}}}
+SPEC_DETAIL = {"type": "object", "required": ["data"], "properties": {"data": {
+    "type": "object", "required": DETAIL_KEYS, "properties": {
+        "id": _INT, "name": _TEXT, "sender": _TEXT, "status": _STATUS, "type": _KIND, "started_at": _TEXT,
+        "actual_start_at": _NULLABLE_TEXT, "finished_at": _NULLABLE_TEXT, "created_at": _TEXT,
+        "statistics": _STATISTICS, "total_messages": _INT, "total_phones": _INT, "total_price": _TEXT,
+        "currency": _TEXT,
+        "alternative_channels": {"anyOf": [
+            {"type": "null"}, {"type": "array", "maxItems": 0},
+            {"type": "object", "properties": {"sms": {"type": "object", "required": ["statistics"],
+                                                      "properties": {"statistics": _STATISTICS}}}}]}}}}}
+
+
+def test_list_and_detail_answers_have_the_spec_types(sim: Simulator) -> None:
+    """The vendor's generated SDKs decode with these types: a string calculated_price fails
+    every list call, so the simulator must serve a number (or null)."""
+    import jsonschema
+
+    s = session(sim)
+    list_validator, detail_validator = jsonschema.Draft7Validator(SPEC_LIST), jsonschema.Draft7Validator(SPEC_DETAIL)
+    prices = []
+    for kind in ("rcs", "sms"):
+        page = s.get(f"{sim.base_url}/api/campaigns", params={"filter[type]": kind, "page[limit]": 500}).json()
+        assert page["data"] and not [e.message for e in list_validator.iter_errors(page)]
+        prices += [(row["id"], row["calculated_price"]) for row in page["data"]]
+    fallbacks = 0
+    for cid, price in prices[::5]:
+        body = detail(s, sim, cid).json()
+        assert not [e.message for e in detail_validator.iter_errors(body)]
+        # The list's number is the detail's price exactly (no float rounding on the way).
+        assert isinstance(price, float) and Decimal(repr(price)) == Decimal(body["data"]["total_price"])
+        alternative = body["data"]["alternative_channels"]
+        if alternative:
+            fallbacks += 1
+            assert list(alternative["sms"]["statistics"]) == SPEC_STATISTICS_KEYS  # all 13, as the spec's example
+            assert {alternative["sms"]["statistics"][k] for k in ("read", "not_viber_user", "not_rcs_user")} == {0}
+    assert fallbacks > 3
+
+
+def test_list_price_variants_and_fixture_rows(sim: Simulator) -> None:
+    s = session(sim)
+
+    def prices(**variants: str) -> List[Any]:
+        sim.configure(variants=variants or "mixed")
+        page = s.get(f"{sim.base_url}/api/campaigns", params={"filter[type]": "rcs", "page[limit]": 500}).json()
+        return [row["calculated_price"] for row in page["data"]]
+
+    assert set(prices(list_price_as="null")) == {None}
+    assert all(isinstance(p, str) and PRICE_RE.match(p) for p in prices(list_price_as="string"))
+    assert {type(p) for p in prices()} == {float, type(None), str}  # "mixed" serves all three
+    sim.configure(variants="real")
+    sim.put_detail(90000011, {"data": {"id": 90000011, "total_price": "0.16"}}, created_at="2026-11-01 11:00:00")
+    sim.put_detail(90000012, {"data": {"id": 90000012, "total_price": "abc"}}, created_at="2026-11-01 11:00:00")
+    rows = {r["id"]: r for r in list_all(s, sim, **{"filter[type]": "rcs"})}
+    assert rows[90000011]["calculated_price"] == 0.16 and rows[90000012]["calculated_price"] is None
+
+
+def test_search_value_longer_than_the_spec_allows_is_422(sim: Simulator) -> None:
+    resp = session(sim).get(f"{sim.base_url}/api/campaigns",
+                            params={"search[field]": "sender", "search[value]": "x" * 256})
+    assert resp.status_code == 422 and list(resp.json()["errors"]) == ["search"]
+
+
+@pytest.mark.parametrize("list_price_as", ["number", "null", "string"])
+def test_connector_loads_the_same_whatever_the_list_price_is(tmp_path, list_price_as: str) -> None:
+    """The connector reads only ids and creation times from the list: every calculated_price
+    variant yields the same tables (compared with exact values against the simulator)."""
+    from conftest import Harness
+
+    with Simulator(SimulatorConfig(seed=3, campaigns=40, variants={"list_price_as": list_price_as})).start() as small:
+        harness = Harness(tmp_path, small)
+        report = harness.run()
+        ids = small.visible_campaign_ids("rcs") + small.visible_campaign_ids("sms")
+        assert report.fetched == len(ids) and report.rejected == 0
+        rows = harness.query("select campaign_id, status, total_messages, total_price from campaigns order by 1")
+        assert rows == [(cid, d["status"], d["total_messages"], Decimal(d["total_price"]))
+                        for cid, d in sorted((cid, small.expected_detail(cid)) for cid in ids)]
+
+
+def test_connector_page_size_is_where_spec_and_server_agree(tmp_path) -> None:
+    """page_size 29 is refused before any request (naming the setting); 30 lists in pages of
+    30 that the simulator (30..500) accepts, following meta.page over several pages."""
+    from bsg_campaigns.runner import UserError
+    from conftest import Harness
+
+    with Simulator(SimulatorConfig(seed=3, campaigns=90)).start() as small:
+        harness = Harness(tmp_path, small)
+        with pytest.raises(UserError) as refused:
+            harness.run(page_size=29)
+        assert "`page_size` must be between 30 and 500, got 29." in str(refused.value)
+        assert small.stats()["total"] == 0
+        report = harness.run(page_size=30)
+        ids = small.visible_campaign_ids("rcs") + small.visible_campaign_ids("sms")
+        assert report.fetched == report.listed_total == len(ids) and len(small.visible_campaign_ids("rcs")) > 60
+        stats = small.stats()
+        assert set(stats["status"]) == {"200"}  # no page was refused
+        small.reset_stats()
+        Harness(tmp_path, small, name="big_pages").run(page_size=500)
+        assert stats["list"] > small.stats()["list"]  # pages of 30: more of them, all followed

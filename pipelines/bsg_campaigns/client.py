@@ -51,6 +51,16 @@ class AuthError(ApiError):
     """The api key was rejected (or the account may not do this): the user must fix config."""
 
 
+class ClientError(ApiError):
+    """A 4xx answer other than 401 (auth) and 429 (rate): the server refused this very request.
+    Retrying it at once cannot help, and it says nothing about the API being down."""
+
+
+class Forbidden(AuthError, ClientError):
+    """403: the account may not do this. Fatal for a listing (exit 2); for one campaign's
+    detail it is that campaign's problem (fetch.py)."""
+
+
 class NotJsonError(ApiError, ValueError):
     """A 200 whose body is still not JSON after every retry (a maintenance page, a cut body)."""
 
@@ -296,7 +306,9 @@ class BsgClient:
         if auth_call and path.endswith("/login") and status in (401, 403, 422):
             return AuthError(f"login answered HTTP {status}: {message}", status, text)
         if status == 403:
-            return AuthError(f"{method} {path}: not allowed for this account ({message})", status, text)
+            return Forbidden(f"{method} {path}: not allowed for this account ({message})", status, text)
+        if 400 <= status < 500 and status not in (401, 429):
+            return ClientError(f"{method} {path}: HTTP {status} ({message})", status, text)
         return ApiError(f"{method} {path}: HTTP {status} ({message})", status, text)
 
     def _server_time(self, date_header: Optional[str]) -> datetime:

@@ -1,11 +1,19 @@
 """`bsg-campaigns demo`: the whole product offline. Starts the simulator on a free loopback port,
-loads it into a local DuckDB file, advances the simulated clock by a day and runs again."""
+loads it into a local DuckDB file, advances the simulated clock by a day and runs again.
+
+The demo starts from nothing every time, yet deletes only what it created: it works in a folder
+that is new, empty or marked as its own (DEMO_MARKER), and in a marked folder it removes only the
+entries it wrote there. A non-empty folder without the marker is refused rather than shared:
+the demo's `bsg.duckdb` is also the name `bsg-campaigns run` writes in the working directory, so
+`--dir .` beside a real load would otherwise mix simulated data into it."""
 
 from __future__ import annotations
 
+import json
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, List, Optional, Set
 
 from . import settings as defaults
 from .report import RunReport
@@ -13,18 +21,25 @@ from .report import RunReport
 DEMO_DB = defaults.DEFAULT_DUCKDB_FILE
 REFRESH_ROUNDS = 6
 REFRESH_STEP_HOURS = 4
+DEMO_MARKER = ".bsg-campaigns-demo"
+# What the demo writes in its folder even when a run is killed before recording what it made
+# (the DuckDB file, its WAL, dlt's pipelines dir): in a marked folder these names are the demo's.
+DEMO_OWN_NAMES = (DEMO_DB, DEMO_DB + ".wal", "pipelines")
 
 
 def run_demo(workdir: Path, *, campaigns: int, seed: int,
-             progress: Optional[Callable[[RunReport], None]] = None) -> int:
+             progress: Optional[Callable[[RunReport], None]] = None, refresh_rounds: int = REFRESH_ROUNDS) -> int:
+    workdir = workdir.resolve()
+    with demo_folder(workdir):
+        return _run_demo(workdir, campaigns=campaigns, seed=seed, progress=progress, refresh_rounds=refresh_rounds)
+
+
+def _run_demo(workdir: Path, *, campaigns: int, seed: int,
+              progress: Optional[Callable[[RunReport], None]], refresh_rounds: int) -> int:
     from .cli import _clear_progress, print_table
     from .runner import make_pipeline, run
     from .simulator import Simulator, SimulatorConfig
 
-    workdir = workdir.resolve()
-    if workdir.exists():
-        shutil.rmtree(workdir)  # the demo always starts from nothing
-    workdir.mkdir(parents=True)
     db_path = workdir / DEMO_DB
     pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=str(db_path))
 
@@ -52,8 +67,8 @@ def run_demo(workdir: Path, *, campaigns: int, seed: int,
             print(second.checks["text"])
 
         # A scheduler would keep running; a few short steps give the growth curves some history.
-        print(f"\n== {REFRESH_ROUNDS} more scheduled runs, every {REFRESH_STEP_HOURS} simulated hours ==")
-        for _ in range(REFRESH_ROUNDS):
+        print(f"\n== {refresh_rounds} more scheduled runs, every {REFRESH_STEP_HOURS} simulated hours ==")
+        for _ in range(refresh_rounds):
             sim.advance(hours=REFRESH_STEP_HOURS)
             step = run(pipeline, RunReport(), **source_args)
             print(f"  {sim.now:%Y-%m-%d %H:%M}  new {step.new:3d}  refreshed {step.refreshed:3d}  "
@@ -67,6 +82,66 @@ def run_demo(workdir: Path, *, campaigns: int, seed: int,
           f".sql('select * from {defaults.DATASET_NAME}.campaign_rates limit 10'))\"")
     print("  make notebook   # the analyst notebook on this file")
     return 0
+
+
+@contextmanager
+def demo_folder(workdir: Path) -> Iterator[None]:
+    """Empty `workdir` of the demo's own entries (never anything else), mark it as the demo's,
+    and afterwards record every entry the run added, so that the next demo removes exactly those."""
+    from .runner import UserError
+
+    if workdir.exists() and not workdir.is_dir():
+        raise UserError(f"`--dir {workdir}` is a file, not a folder. Pass a new or empty folder for the "
+                        "demo's DuckDB file and pipeline state (e.g. `--dir demo`); nothing was changed.")
+    marker = workdir / DEMO_MARKER
+    if workdir.is_dir() and not marker.is_file():
+        foreign = sorted(entry.name for entry in workdir.iterdir())
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise UserError(
+                f"`--dir {workdir}` already holds files the demo did not create ({shown}). The demo "
+                "starts from nothing each run and never deletes or writes into what is not its own: "
+                "pass a new or empty folder (e.g. `--dir demo`). A demo folder made by an older version "
+                f"(it has no {DEMO_MARKER} file) must be removed once by hand. Nothing was changed.")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in _owned_entries(workdir):
+        _remove(workdir / name)
+    before = {entry.name for entry in workdir.iterdir()}
+    _write_marker(marker, [])
+    try:
+        yield
+    finally:
+        # An entry that appeared during the run is the demo's (the folder was the demo's alone).
+        _write_marker(marker, sorted({e.name for e in workdir.iterdir()} - before - {DEMO_MARKER}))
+
+
+def _owned_entries(workdir: Path) -> Set[str]:
+    """Names in a marked folder the demo created: those its marker records, plus its own file
+    names (a run killed before recording them). Only entries present in this very folder: a
+    name in the marker cannot reach outside it."""
+    marker = workdir / DEMO_MARKER
+    recorded: List[str] = []
+    if marker.is_file():
+        try:
+            recorded = [n for n in json.loads(marker.read_text(encoding="utf-8")).get("created", [])
+                        if isinstance(n, str)]
+        except (ValueError, AttributeError):
+            recorded = []
+    present = {entry.name for entry in workdir.iterdir()}
+    return (set(DEMO_OWN_NAMES) | set(recorded)) & present - {DEMO_MARKER}
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:  # a file, or a link (never follow it: its target is not ours)
+        path.unlink(missing_ok=True)
+
+
+def _write_marker(marker: Path, created: List[str]) -> None:
+    marker.write_text(json.dumps({"created": created, "note": "made by `bsg-campaigns demo`; the next "
+                                  "demo run deletes the entries listed here and nothing else"}, indent=1)
+                      + "\n", encoding="utf-8")
 
 
 SENDER_SUMMARY = f"""

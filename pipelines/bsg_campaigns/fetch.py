@@ -1,5 +1,10 @@
 """Campaign details, fetched concurrently with a bounded number in flight, each turned into a
-record, a rejection, a 'gone' (deleted/unknown id) or a 'failed' (retries exhausted)."""
+record, a rejection, a 'gone' (deleted/unknown id), a 'refused' (another client error about this
+id) or a 'failed' (retries exhausted, no answer).
+
+Only failures count toward the outage breaker. A 4xx other than 401/429 is the server answering
+about one id: the vendor documents no error bodies, so anything but "Invalid campaign id" (422)
+or 404 is reported and retried on later runs, never taken for an outage."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Iterable, Iterator, Optional, Set
 
-from .client import ApiError, AuthError, BsgClient
+from .client import ApiError, AuthError, BsgClient, ClientError
 from .records import CampaignRecord, Rejection, parse_detail
 
 DETAIL_PATH = "/api/campaigns/{id}/detail"
@@ -27,6 +32,7 @@ class FetchResult:
     record: Optional[CampaignRecord] = None
     rejection: Optional[Rejection] = None
     gone_reason: Optional[str] = None
+    refusal: Optional[str] = None  # "HTTP 403: <the server's message>"
     failure: Optional[str] = None
 
 
@@ -41,16 +47,17 @@ class DetailFetcher:
 
     def fetch_one(self, campaign_id: int) -> FetchResult:
         try:
-            response = self.client.get(DETAIL_PATH.format(id=campaign_id), ok_statuses=frozenset({200, 404, 422}))
+            response = self.client.get(DETAIL_PATH.format(id=campaign_id))
+        except ClientError as exc:  # before AuthError: a 403 on one detail is about that id
+            message = _message(exc.body)
+            reason = f"HTTP {exc.status}: {message or 'no message'}"
+            if exc.status == 404 or (exc.status == 422 and message.lower() in GONE_MESSAGES):
+                return FetchResult(campaign_id, gone_reason=reason)
+            return FetchResult(campaign_id, refusal=reason)
         except AuthError:
             raise
         except ApiError as exc:
             return FetchResult(campaign_id, failure=str(exc))
-        if response.status in (404, 422):
-            message = _message(response.text)
-            if response.status == 404 or message.lower() in GONE_MESSAGES:
-                return FetchResult(campaign_id, gone_reason=f"HTTP {response.status}: {message}")
-            return FetchResult(campaign_id, failure=f"HTTP {response.status}: {message}")
         # The bytes as received: the parser rejects a body that is not valid UTF-8 instead of
         # loading U+FFFD in place of what the API sent.
         parsed = parse_detail(response.raw or response.text, fetched_at=response.server_time, tz=self.tz,
@@ -93,7 +100,7 @@ class DetailFetcher:
         return self._check_streak(streak, result), result
 
     def _check_streak(self, streak: int, result: FetchResult) -> int:
-        streak = streak + 1 if result.failure else 0
+        streak = streak + 1 if result.failure else 0  # any answer about an id, refusals too, shows the API is up
         if streak >= self.max_consecutive_failures:
             raise ApiUnavailable(f"{streak} campaign details in a row could not be fetched; "
                                  f"last error: {result.failure}")

@@ -25,7 +25,8 @@ class RunReport:
     rejected: int = 0
     gone: int = 0
     gone_ids: List[int] = field(default_factory=list)
-    failed: int = 0
+    failed: int = 0  # not fetched this run (refused ones included); retried on later runs
+    refused: Dict[str, List[int]] = field(default_factory=dict)  # a 4xx about the id: reason -> ids
     given_up: int = 0
     rows: Dict[str, int] = field(default_factory=dict)
     new_extra_fields: List[str] = field(default_factory=list)
@@ -99,10 +100,12 @@ class RunReport:
             f"  rejected         {self.rejected}  (see table rejected_records)",
         ]
         if self.gone:
-            shown = ", ".join(map(str, self.gone_ids[:10])) + (" …" if len(self.gone_ids) > 10 else "")
-            lines.append(f"  gone             {self.gone}  (unknown or deleted ids, no longer refreshed: {shown})")
+            lines.append(f"  gone             {self.gone}  (unknown or deleted ids, no longer refreshed: "
+                         f"{_some(self.gone_ids)})")
         if self.failed:
             lines.append(f"  failed           {self.failed}  (retried next run)")
+        for reason, ids in sorted(self.refused.items()):
+            lines.append(f"    refused        {len(ids)}  (the API answered {reason}: {_some(ids)})")
         if self.given_up:
             lines.append(f"  given up         {self.given_up}  (still failing after the refresh window)")
         if self.rows:
@@ -117,3 +120,7 @@ class RunReport:
         if self.error:
             lines.append(f"  error            {self.error}")
         return "\n".join(lines)
+
+
+def _some(ids: List[int]) -> str:
+    return ", ".join(map(str, ids[:10])) + (" …" if len(ids) > 10 else "")

@@ -26,7 +26,9 @@ DEFAULT_LIST_WINDOW_MONTHS = 3  # server rule: filter[from]..filter[to] spans at
 DEFAULT_CURSOR_OVERLAP_MINUTES = 60
 DEFAULT_START_DAYS_BACK = 365  # first run lists this far back unless start_date is set
 
-PAGE_SIZE_MIN = 15
+# The vendor's spec allows page[limit] 30..500, its server's error text 15..500: ask only where
+# both agree.
+PAGE_SIZE_MIN = 30
 PAGE_SIZE_MAX = 500
 
 # Campaign statuses after which the campaign sends nothing more. Counts still move afterwards

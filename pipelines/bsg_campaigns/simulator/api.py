@@ -134,11 +134,13 @@ class Api:
         sim = self.sim
         with sim.state_lock:
             fixtures, removed = dict(sim.fixtures), set(sim.removed)
-        page = run_query(sim.catalogue, lq, now, served, knobs.zone, fixtures, removed)
+        page = run_query(sim.catalogue, lq, now, served, knobs.zone, fixtures, removed, knobs.variant_plan)
         return r.json_response(200, page)
 
     def detail(self, cid: int, knobs: Knobs) -> Response:
         sim = self.sim
+        if cid in knobs.client_errors:
+            return r.client_error(knobs.client_errors[cid])
         fixture = sim.fixtures.get(cid)
         if cid in sim.removed:
             return r.invalid_campaign()

@@ -21,7 +21,8 @@ PRIMARY_KEYS: Tuple[str, ...] = (
     "delivered", "sent", "scheduled", "moderation", "accepted", "sending", "expired",
     "failed", "undelivered", "unknown", "read", "not_viber_user", "not_rcs_user",
 )
-FALLBACK_KEYS: Tuple[str, ...] = PRIMARY_KEYS[:10]
+# The vendor's spec example gives the SMS fallback block all 13 keys (read / not_*_user stay 0).
+FALLBACK_KEYS: Tuple[str, ...] = PRIMARY_KEYS
 KINDS: Tuple[str, ...] = ("sms", "rcs", "whatsapp")
 SCALE = 1 << 20  # progress grid: integer maths keeps sums exact
 QUEUE_S = 5.0  # seconds a dispatched message sits in "sending"

@@ -30,10 +30,16 @@ VARIANT_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "price_as": ("string", "number"),
     "statistics_as": ("object", "list"),
     "no_fallback_as": ("empty_list", "null", "absent"),
+    # The list's calculated_price: the spec types it a number or null (it is "defined only as
+    # the response to create campaign or calculate price requests"); a string is tolerated too.
+    "list_price_as": ("number", "null", "string"),
 }
 _VARIANT_ALIASES = {"[]": "empty_list", "list_empty": "empty_list", "none": "null", "str": "string"}
 
 VariantsSpec = Union[str, Mapping[str, str]]
+
+# Client errors the detail endpoint can be told to answer for chosen ids (`client_errors` knob).
+CLIENT_ERROR_STATUSES: Tuple[int, ...] = (400, 403, 404, 409, 410, 422)
 
 
 @dataclass
@@ -68,6 +74,7 @@ class SimulatorConfig:
     variants: VariantsSpec = "real"
     corrupt_rate: float = 0.0
     extra_fields: bool = False
+    client_errors: Mapping[int, int] = field(default_factory=dict)  # detail id -> 4xx status
 
     def __post_init__(self) -> None:
         if self.start_time.tzinfo is None:
@@ -97,6 +104,7 @@ class Knobs:
     variants: VariantsSpec = "real"
     corrupt_rate: float = 0.0
     extra_fields: bool = False
+    client_errors: Mapping[int, int] = field(default_factory=dict)
     # derived, not settable
     zone: Any = field(default=None, compare=False, repr=False)
     variant_plan: Tuple[str, ...] = field(default=(), compare=False, repr=False)
@@ -166,6 +174,13 @@ def make_knobs(base: Knobs, changes: Mapping[str, Any]) -> Knobs:
         raise ValueError(f"fault_kinds must be a non-empty subset of {list(ALL_FAULT_KINDS)}")
     values["fault_kinds"] = kinds
     try:
+        errors = {int(cid): int(status) for cid, status in dict(values["client_errors"] or {}).items()}
+    except (TypeError, ValueError) as exc:
+        raise ValueError("client_errors must map campaign ids to HTTP statuses") from exc
+    if any(status not in CLIENT_ERROR_STATUSES for status in errors.values()):
+        raise ValueError(f"client_errors statuses must be within {list(CLIENT_ERROR_STATUSES)}")
+    values["client_errors"] = errors
+    try:
         zone = ZoneInfo(str(values["server_timezone"]))
     except Exception as exc:  # ZoneInfoNotFoundError, ValueError
         raise ValueError(f"unknown server_timezone {values['server_timezone']!r}") from exc
@@ -181,6 +196,7 @@ def knobs_as_dict(knobs: Knobs) -> Dict[str, Any]:
     """JSON-friendly view of the knobs (for GET/POST /_sim/config)."""
     out = {name: getattr(knobs, name) for name in KNOB_NAMES}
     out["fault_kinds"] = list(out["fault_kinds"])
+    out["client_errors"] = {str(cid): status for cid, status in out["client_errors"].items()}
     if not isinstance(out["variants"], str):
         out["variants"] = dict(out["variants"])
     return out

@@ -8,6 +8,7 @@ import json
 import threading
 from bisect import bisect_right
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from email.utils import formatdate
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -16,7 +17,7 @@ from .auth import Auth
 from .catalogue import Catalogue
 from .config import SimulatorConfig, Knobs, knobs_as_dict, knobs_from_config, make_knobs
 from .listing import Fixture
-from .render import canonical
+from .render import canonical, list_price
 from .traffic import FaultPicker, RateLimiter, Stats
 
 _FMT = "%Y-%m-%d %H:%M:%S"
@@ -235,6 +236,15 @@ class Simulator:
         self.stop()
 
 
+def _fixture_list_price(value: Any) -> Optional[float]:
+    """A fixture's total_price as the list's numeric calculated_price (null when unusable)."""
+    try:
+        price = Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        return None
+    return list_price(price) if price.is_finite() else None
+
+
 def _fixture_item(cid: int, body: Any, created_text: Any, created: float, kind: str,
                   sim: Simulator) -> Dict[str, Any]:
     """A best-effort list row for a fixture, taken from its body where possible."""
@@ -270,6 +280,6 @@ def _fixture_item(cid: int, body: Any, created_text: Any, created: float, kind: 
         "statistics": {"delivered": count("delivered", "read"),
                        "sent": count("delivered", "read", "sent", "undelivered", "expired",
                                      "unknown", "not_rcs_user")},
-        "calculated_price": inner.get("total_price"),
+        "calculated_price": _fixture_list_price(inner.get("total_price")),
         "currency": None,
     }

@@ -75,9 +75,11 @@ def canonical(cat: Catalogue, idx: int, t: float, zone: Any, currency: str) -> D
     }
 
 
-def list_item(cat: Catalogue, idx: int, t: float, zone: Any) -> Dict[str, Any]:
-    """A list endpoint row: other field names, cumulative statistics, currency often null."""
+def list_item(cat: Catalogue, idx: int, t: float, zone: Any, plan: Tuple[str, ...]) -> Dict[str, Any]:
+    """A list endpoint row: other field names, cumulative statistics, currency often null,
+    calculated_price a JSON number (or, as a variant, null or a string)."""
     p = cat.profile(idx)
+    price_as = variant_choice(cat.seed, p.id, plan)[_DIMS.index("list_price_as")]
     primary, _, dispatched, fb_sent = p.counts(t)
     started = t >= p.actual and p.fate != "spam"
     return {
@@ -91,9 +93,17 @@ def list_item(cat: Catalogue, idx: int, t: float, zone: Any) -> Dict[str, Any]:
         "finished_at": naive(p.finish, zone) if started and t >= p.finish else None,
         "created_at": naive(p.created, zone),
         "statistics": {"delivered": primary["delivered"] + primary["read"], "sent": dispatched},
-        "calculated_price": price_text(p.price(dispatched, fb_sent)),
+        "calculated_price": list_price(p.price(dispatched, fb_sent), price_as),
         "currency": None,
     }
+
+
+def list_price(value: Optional[Decimal], price_as: str = "number") -> Any:
+    """The list's calculated_price. As a number through float: seven decimals of a price below
+    10**8 are at most 15 significant digits, which a float's shortest repr keeps exactly."""
+    if value is None or price_as == "null":
+        return None
+    return price_text(value) if price_as == "string" else float(value.quantize(SEVEN))
 
 
 def variant_choice(seed: int, cid: int, plan: Tuple[str, ...]) -> Tuple[str, ...]:
@@ -125,7 +135,7 @@ def served_detail(cat: Catalogue, idx: int, t: float, knobs: Knobs, currency: st
     """The detail response body for campaign `idx` with the current knobs applied."""
     obj = canonical(cat, idx, t, knobs.zone, currency)
     cid = obj["id"]
-    envelope, type_f, start_f, actual_f, price_as, stats_as, no_fb = variant_choice(
+    envelope, type_f, start_f, actual_f, price_as, stats_as, no_fb, _ = variant_choice(
         cat.seed, cid, knobs.variant_plan)
     if knobs.extra_fields:
         obj["statistics"]["not_whatsapp_user"] = 0

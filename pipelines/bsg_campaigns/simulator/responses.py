@@ -49,6 +49,22 @@ def invalid_campaign() -> Response:
     return json_response(422, {"message": "Invalid campaign id", "errors": []})
 
 
+# Bodies for the `client_errors` knob. The vendor documents only the 403 (test/demo accounts)
+# and the 422 validation shape; the others follow the same {"message": ...} form.
+_CLIENT_ERRORS = {
+    400: {"message": "Bad Request"},
+    403: {"message": "This action is unauthorized for your mode", "errors": []},
+    404: {"message": "Not Found"},
+    409: {"message": "Conflict"},
+    410: {"message": "Gone"},
+    422: {"message": "The given data was invalid.", "errors": {"id": ["The selected id is invalid."]}},
+}
+
+
+def client_error(status: int) -> Response:
+    return json_response(status, _CLIENT_ERRORS[status])
+
+
 def too_many(retry_after: str = "") -> Response:
     headers = [("Retry-After", retry_after)] if retry_after else []
     return json_response(429, {"message": "Too many duplicate request detected"}, headers)
