@@ -6,6 +6,7 @@ tasks load, build the views and fail on a failed check."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
 import shutil
@@ -90,3 +91,30 @@ def test_airflow_dag_tasks_load_then_build_models_and_fail_on_a_failed_check(tmp
                            f"{min(listed)} and status = 'delivered'")
     with pytest.raises(ChecksFailed, match="negative_counts"):
         dag_file.models_and_checks()
+
+
+@pytest.mark.skipif(not os.environ.get("BSG_AIRFLOW_PYTHON"),
+                    reason="set BSG_AIRFLOW_PYTHON to a python with apache-airflow and this package installed")
+def test_airflow_dag_runs_in_airflow(tmp_path, sim):
+    # Opt-in (Airflow 3.3 is 146 packages): `airflow dags test` runs the DAG file from a DAGs folder.
+    python = os.environ["BSG_AIRFLOW_PYTHON"]
+    home = tmp_path / "airflow"
+    (home / "dags").mkdir(parents=True)
+    shutil.copy(DEPLOY / "airflow/bsg_campaigns_dag.py", home / "dags")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__", "AIRFLOW"))}
+    env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "BSG_DESTINATION": "duckdb",
+                "BSG_PIPELINES_DIR": str(tmp_path / "pipelines"),
+                "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "bsg.duckdb"),
+                "SOURCES__BSG__BASE_URL": sim.base_url, "SOURCES__BSG__API_KEY": sim.api_key})
+    airflow = [python, "-m", "airflow"]
+    subprocess.run(airflow + ["db", "migrate"], env=env, cwd=tmp_path, check=True, capture_output=True)
+    done = subprocess.run(airflow + ["dags", "test", "bsg_campaigns_load", "2026-12-01"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "DagRun Finished: dag_id=bsg_campaigns_load" in done.stdout + done.stderr
+    assert "state=success" in done.stdout + done.stderr
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "bsg.duckdb"), read_only=True) as db:
+        loaded = {row[0] for row in db.execute("select campaign_id from bsg_campaigns.campaign_rates").fetchall()}
+    assert loaded == set(sim.visible_campaign_ids("rcs")) | set(sim.visible_campaign_ids("sms"))
