@@ -152,6 +152,14 @@ def test_a_catalog_named_like_the_dataset_is_refused_before_extracting(tmp_path,
     assert not pipeline.has_pending_data and simulator.stats()["detail"] == 0
 
 
+def test_the_cli_answers_a_colliding_dataset_name_with_exit_2(tmp_path, simulator):
+    from test_cli import bsg
+
+    done = bsg(["run", "--dataset", "cli", "--no-models"], tmp_path, simulator)  # writes cli.duckdb
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "catalog 'cli', the name of the dataset 'cli'" in done.stderr and "--dataset" in done.stderr
+
+
 def test_exclusive_run_loads_an_interrupted_run_first_and_then_the_new_data(tmp_path, sim):
     pipeline = dlt.pipeline("bsg_interrupted", destination=dlt.destinations.duckdb(str(tmp_path / "bsg.duckdb")),
                             dataset_name="bsg_campaigns", pipelines_dir=str(tmp_path / "pipelines"))

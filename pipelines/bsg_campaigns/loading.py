@@ -190,11 +190,12 @@ def check_duckdb_catalog(pipeline: Optional[dlt.Pipeline]) -> None:
     if database is None or Path(database).stem.casefold() != str(pipeline.dataset_name).casefold():
         return
     raise ConfigError("credentials", (
-        f"The DuckDB file {database!r} makes DuckDB call its catalog {Path(database).stem!r}, the name of the "
-        f"dataset {pipeline.dataset_name!r}, and DuckDB then rejects every table name of the load as ambiguous. "
-        f"Name the file differently (e.g. dlt.destinations.duckdb(\"{defaults.DEFAULT_DUCKDB_FILE}\")) or the "
-        f"pipeline (dlt.pipeline(\"{defaults.PIPELINE_NAME}\", ...) writes {defaults.DEFAULT_DUCKDB_FILE}), or "
-        "choose another dataset_name. Nothing was extracted."), section="destination.duckdb")
+        f"The DuckDB file {database!r} gives DuckDB a catalog {Path(database).stem!r}, the name of the dataset "
+        f"{pipeline.dataset_name!r}, and DuckDB then rejects every table name of the load as ambiguous. Use "
+        "another file name (DuckDB names the catalog after it; dlt's default is <pipeline name>.duckdb, so "
+        f"dlt.pipeline(\"{defaults.PIPELINE_NAME}\", destination=\"duckdb\", dataset_name=\"{defaults.DATASET_NAME}\") "
+        f"writes {defaults.DEFAULT_DUCKDB_FILE}) or another dataset name (dataset_name=, --dataset). Nothing was "
+        "extracted."), section="destination.duckdb")
 
 
 def duckdb_file(pipeline: dlt.Pipeline) -> Optional[Path]:
