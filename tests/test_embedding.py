@@ -7,18 +7,20 @@ work on DuckDB and a colliding choice is refused before anything is extracted.""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 import textwrap
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 import dlt
 import pytest
 
-from bsg_campaigns import bsg_source, build_models_and_checks, exclusive_run
+from bsg_campaigns import bsg_source, build_models_and_checks, exclusive_run, run
 from bsg_campaigns.runner import RunFailed
 from bsg_campaigns.settings import DATASET_NAME, PIPELINE_NAME
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
@@ -87,6 +89,26 @@ def run_user_script(folder: Path, sim: Simulator, *args: str) -> Dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@contextmanager
+def dlt_warnings() -> Iterator[List[str]]:
+    """WARNING records of dlt's logger (it does not propagate, so caplog cannot see them)."""
+    kept: List[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: kept.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("dlt").addHandler(handler)
+    try:
+        yield kept
+    finally:
+        logging.getLogger("dlt").removeHandler(handler)
+
+
+def run_public(harness: Harness) -> None:
+    """The public full run (bsg_campaigns.run, what the CLI runs), printing no dlt warning."""
+    with dlt_warnings() as warned:
+        run(harness.pipeline, **harness.source_args())
+    assert warned == []
+
+
 def snapshot(query) -> Dict[str, List[tuple]]:
     return {name: query(f"select * from {name} order by {order}") for name, order in TABLE_ORDER.items()
             if name != "rejected_records"} | {"campaign_rates": query("select * from campaign_rates order by 1")}
@@ -110,7 +132,7 @@ def test_user_pipeline_on_duckdb_loads_what_the_runner_loads(tmp_path, simulator
         assert "fetch_arrow_table" in out["arrow_error"], out  # dlt 1.31 needs duckdb 1.x for .arrow()
 
     runner = Harness(tmp_path / "cli", simulator, "cli")
-    runner.run(build_models=True)
+    run_public(runner)
     with duckdb.connect(str(tmp_path / "user" / f"{PIPELINE_NAME}.duckdb"), read_only=True) as user_db:
         user_db.execute(f"use {PIPELINE_NAME}.{DATASET_NAME}")
         embedded = snapshot(lambda sql: [tuple(r) for r in user_db.execute(sql).fetchall()])
@@ -125,7 +147,7 @@ def test_user_pipeline_on_postgres_loads_what_the_runner_loads(tmp_path, simulat
     try:
         out = run_user_script(tmp_path / "user", simulator, "postgres", dataset)
         assert_user_run_ok(out)
-        runner.run(build_models=True)
+        run_public(runner)
         embedded = snapshot(lambda sql: runner.query(sql.replace(" from ", f" from {dataset}.", 1)))
         assert normalized(embedded) == normalized(snapshot(runner.query))
         senders = runner.query(f"select count(*) filter (where sender = ''), count(*) filter (where sender is null) "
