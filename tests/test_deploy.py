@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bsg_campaigns import ChecksFailed
+from bsg_campaigns import ChecksFailed, build_models_and_checks
 from bsg_campaigns.cli import _parser
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -79,6 +79,7 @@ def test_airflow_dag_tasks_load_then_build_models_and_fail_on_a_failed_check(tmp
                         "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "bsg.duckdb"),
                         "SOURCES__BSG__BASE_URL": sim.base_url, "SOURCES__BSG__API_KEY": sim.api_key}.items():
         monkeypatch.setenv(name, value)
+    sim.configure(corrupt_rate=0.05)  # a few payloads are rejected: listed, but not loaded
     loaded = dag_file.load()
     assert loaded["dataset"] == "bsg_campaigns" and len(loaded["load_ids"]) == 1
     built = dag_file.models_and_checks()
@@ -86,9 +87,15 @@ def test_airflow_dag_tasks_load_then_build_models_and_fail_on_a_failed_check(tmp
     pipeline = dag_file.bsg_pipeline()
     listed = set(sim.visible_campaign_ids("rcs")) | set(sim.visible_campaign_ids("sms"))
     with pipeline.sql_client() as client:
-        assert {row[0] for row in client.execute_sql("select campaign_id from campaign_rates")} == listed
+        rejected = {row[0] for row in client.execute_sql("select campaign_id from rejected_records")}
+        assert {row[0] for row in client.execute_sql("select campaign_id from campaign_rates")} == listed - rejected
+    assert rejected
+    # the checks compare the run's own counts, read from the state it committed
+    context = build_models_and_checks(pipeline).checks.context
+    assert (context.campaigns_listed, context.campaigns_loaded) == (len(listed), len(listed - rejected))
+    with pipeline.sql_client() as client:
         client.execute_sql("update campaign_statistics set message_count = -1 where campaign_id = "
-                           f"{min(listed)} and status = 'delivered'")
+                           f"{min(listed - rejected)} and status = 'delivered'")
     with pytest.raises(ChecksFailed, match="negative_counts"):
         dag_file.models_and_checks()
 
