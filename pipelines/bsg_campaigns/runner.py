@@ -46,8 +46,8 @@ def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str]
                         f"{defaults.DATASET_NAME}. Nothing was run.") from None
     target: Any = destination or "duckdb"
     if duckdb_path is None and target == "duckdb" and not dlt.config.get("destination.duckdb.credentials"):
-        # dlt would name the file after the pipeline (bsg_campaigns.duckdb); DuckDB then has a
-        # catalog and a schema both called bsg_campaigns and rejects the load as ambiguous.
+        # dlt's own default would be <pipeline name>.duckdb in the working dir; resolved here
+        # so the run lock and the memory cap see the same path.
         duckdb_path = defaults.DEFAULT_DUCKDB_FILE
     if duckdb_path is not None:
         target = dlt.destinations.duckdb(str(Path(duckdb_path).resolve()))
@@ -142,16 +142,13 @@ def _exclusive(lock_path: Path, busy: str) -> Iterator[None]:
 
 
 def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float) -> None:
-    """Rebuild the SQL views and run the data-quality checks (the analyst layer)."""
+    """Rebuild the SQL views and run the data-quality checks (the analyst layer) into `report`."""
     try:
-        from .models import CheckContext, build_models_and_run_checks
+        from .library import build_models_and_checks
     except ImportError:  # the analyst layer is optional for a bare extract
         return
-    context = CheckContext(refresh_window_hours=int(refresh_window_hours),
-                           # what the run set out to read vs what it loaded
-                           campaigns_listed=report.fetched + report.gone + report.failed,
-                           campaigns_loaded=report.fetched - report.rejected)
-    report.models, checks = build_models_and_run_checks(pipeline, context)
+    result = build_models_and_checks(pipeline, refresh_window_hours=refresh_window_hours)
+    report.models, checks = result.views, result.checks
     report.checks = checks.to_dict()
     report.checks["summary"] = (f"{len(checks.failures)} failed, {len(checks.warnings)} warnings, "
                                 f"{len(checks.results)} run")

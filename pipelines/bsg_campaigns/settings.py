@@ -4,12 +4,14 @@ except as the fallback default."""
 
 from __future__ import annotations
 
-PIPELINE_NAME = "bsg_campaigns"
+# The pipeline is not named like the dataset: dlt's default DuckDB file is "<pipeline name>.duckdb",
+# DuckDB names the file's catalog after it, and a catalog named like the dataset makes every
+# `bsg_campaigns.<table>` ambiguous (the load fails). So `dlt.pipeline(PIPELINE_NAME,
+# destination="duckdb", dataset_name=DATASET_NAME)` writes DEFAULT_DUCKDB_FILE, as the CLI does.
+PIPELINE_NAME = "bsg"
 DATASET_NAME = "bsg_campaigns"
 SOURCE_NAME = "bsg"  # config section: [sources.bsg] / SOURCES__BSG__*
-# Default DuckDB file. Not "<pipeline name>.duckdb": DuckDB names the catalog after the file, and
-# a catalog equal to the dataset name makes every qualified query ambiguous.
-DEFAULT_DUCKDB_FILE = "bsg.duckdb"
+DEFAULT_DUCKDB_FILE = f"{PIPELINE_NAME}.duckdb"
 # DuckDB's memory while a run loads a local DuckDB file (loading.duckdb_load_memory). Config:
 # [sources.bsg] duckdb_load_memory_limit; "" = DuckDB's default (80% of RAM).
 DEFAULT_DUCKDB_LOAD_MEMORY_LIMIT = "128MB"

@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
 
 import duckdb
 
+from bsg_campaigns import settings
 from bsg_campaigns.simulator import Simulator
 
 DATASET = "bsg_campaigns"
@@ -183,7 +184,7 @@ class CliPaths:
 
     @property
     def working_dir(self) -> Path:
-        return self.pipelines_dir / "bsg_campaigns"
+        return self.pipelines_dir / settings.PIPELINE_NAME
 
 
 def cli_env(sim: Simulator, paths: CliPaths, **overrides: Optional[str]) -> Dict[str, str]:
