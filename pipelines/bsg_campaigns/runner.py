@@ -301,7 +301,10 @@ def _missing_destination_setting(destination: str, exc: ConfigFieldMissingExcept
 
 def _first_line(exc: BaseException) -> str:
     """dlt's messages run over many lines; the first says what happened."""
-    text = str(exc).strip().splitlines()
+    try:
+        text = str(exc).strip().splitlines()
+    except Exception:  # noqa: BLE001 - an exception that cannot even print itself
+        text = []
     line = text[0].strip() if text else type(exc).__name__
     line = line if len(line) <= 400 else line[:400] + "…"
     return line if line.endswith((".", "!", "?")) else line + "."
