@@ -141,3 +141,13 @@ def test_translator_never_crashes():
     assert isinstance(_translate(_Hostile()), RunFailed)
     plain = _translate(RuntimeError("disk full\nsecond line of detail"))
     assert isinstance(plain, RunFailed) and "disk full." in str(plain) and "second line" not in str(plain)
+
+
+def test_cli_scrubs_secret_values_from_any_message(monkeypatch):
+    from bsg_campaigns.cli import _scrubbed
+
+    monkeypatch.setenv("SOURCES__BSG__API_KEY", "live_leaky_key_42")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", "postgresql://u:pw12345@db/x")
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", "/data/bsg.duckdb")  # a path, not a secret
+    text = _scrubbed("key live_leaky_key_42 url postgresql://u:pw12345@db/x file /data/bsg.duckdb")
+    assert text == "key *** url *** file /data/bsg.duckdb"
