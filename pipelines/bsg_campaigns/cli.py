@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="bsg-campaigns",
         description="Load BSG One-API SMS/RCS campaign statistics into DuckDB or any dlt destination.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (secrets stay masked)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")  # subparsers: _Parser too
 
     run = sub.add_parser("run", help="extract + load against the configured API, then build models",
                          description="Incremental run: new campaigns since the last cursor plus every "
