@@ -239,3 +239,10 @@ def test_postgres_url_without_password_loads(tmp_path):
         with psycopg2.connect(url) as connection, connection.cursor() as cursor:
             cursor.execute(f"drop schema if exists {dataset} cascade")
             cursor.execute(f"drop schema if exists {dataset}_staging cascade")
+
+
+def test_every_setting_has_a_mistake_row():
+    from bsg_campaigns.config import SETTING_NAMES
+
+    answered = " ".join(fragment for mistake in MISTAKES for fragment in mistake.says)
+    assert [name for name in SETTING_NAMES if f"`{name}`" not in answered] == []
