@@ -151,3 +151,11 @@ def test_cli_scrubs_secret_values_from_any_message(monkeypatch):
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", "/data/bsg.duckdb")  # a path, not a secret
     text = _scrubbed("key live_leaky_key_42 url postgresql://u:pw12345@db/x file /data/bsg.duckdb")
     assert text == "key *** url *** file /data/bsg.duckdb"
+
+
+def test_a_bad_backfill_argument_is_named_as_an_argument():
+    with pytest.raises(ConfigError) as info:
+        bsg_source(api_key="k", backfill_start="2024-13-01")
+    message = str(info.value)
+    assert "`backfill_start` must be a date" in message and "bsg_source()" in message
+    assert "[sources.bsg]" not in message  # not a setting: no advice to configure it

@@ -25,7 +25,7 @@ from . import settings as defaults
 from . import tables
 from .batches import DetailBatch, campaigns_table, history_table, rejected_table, warm_up
 from .client import BsgClient, RetryPolicy
-from .config import SourceSettings, as_keyword_arguments, parse_date_setting
+from .config import ConfigError, SourceSettings, as_keyword_arguments, parse_date_setting
 from .discovery import creation_windows, list_campaigns
 from .fetch import DetailFetcher, FetchResult
 from .report import RunReport
@@ -74,8 +74,12 @@ def bsg_source(
     api_key = settings.require_api_key()
     backfill = None
     if backfill_start or backfill_end:
-        backfill = (parse_date_setting("backfill_start", backfill_start, settings.tz),
-                    parse_date_setting("backfill_end", backfill_end, settings.tz))
+        try:
+            backfill = (parse_date_setting("backfill_start", backfill_start, settings.tz),
+                        parse_date_setting("backfill_end", backfill_end, settings.tz))
+        except ConfigError as exc:  # an argument, not a setting: the fix is in the caller's code
+            raise ConfigError(exc.setting, exc.problem, fix=f"Pass `{exc.setting}` to bsg_source() as yyyy-mm-dd "
+                              "(the CLI: --start-date/--end-date).") from None
     client = BsgClient(
         settings.base_url, api_key,
         retry=RetryPolicy(max_attempts=settings.max_attempts,

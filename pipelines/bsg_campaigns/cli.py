@@ -70,6 +70,13 @@ def _date_flag(value: str) -> str:
     return value.strip()
 
 
+def _not_after(end: str, start: str) -> bool:
+    try:
+        return datetime.fromisoformat(end) <= datetime.fromisoformat(start)
+    except TypeError:  # one with an offset, one without: the source compares them in its time zone
+        return False
+
+
 def _campaign_id(value: str) -> int:
     try:
         number = int(value)
@@ -151,8 +158,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.campaign_ids and (args.start_date or args.end_date):
         raise UserError("--campaign-id fetches exactly the campaigns named, --start-date/--end-date a creation-date "
                         "range: use one or the other. Nothing was run.")
-    if args.start_date and args.end_date and (datetime.fromisoformat(args.end_date)
-                                              <= datetime.fromisoformat(args.start_date)):
+    if args.start_date and args.end_date and _not_after(args.end_date, args.start_date):
         raise UserError(f"--end-date {args.end_date} is not after --start-date {args.start_date}: the backfill "
                         "range would be empty. Nothing was run.")
     report = RunReport(_on_progress=_progress_printer())

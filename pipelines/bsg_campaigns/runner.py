@@ -103,13 +103,15 @@ def _postgres(pipeline_name: str) -> Any:
 
 def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_models: bool = True,
         **source_args: Any) -> RunReport:
-    """Extract and load; `source_args` override injected config (campaign_ids, backfill_*, ...)."""
+    """Extract and load. `source_args`: settings (config.SourceSettings fields) override the
+    configuration; campaign_ids / backfill_start / backfill_end choose what this run fetches."""
     from . import bsg_source
 
     report = report or RunReport()
     try:
-        settings = resolve_settings(pipeline.pipeline_name, **_settings_part(source_args))
-        source = bsg_source(settings, report=report, **{k: v for k, v in source_args.items() if k not in SETTING_NAMES})
+        setting_args = _settings_part(source_args)
+        settings = resolve_settings(pipeline.pipeline_name, **setting_args)
+        source = bsg_source(settings, report=report, **{k: v for k, v in source_args.items() if k not in setting_args})
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     memory_limit = load_memory_limit(settings)
