@@ -49,7 +49,7 @@ MISTAKES: List[Mistake] = [
             says=["`page_sise`", "[sources.bsg.bsg]", "did you mean `page_size`?"]),
     Mistake("unknown nested table", config_toml="[sources.bsg.campaing]\nwrite_disposition = \"merge\"\n",
             says=["`campaing`", "[sources.bsg]", "not a setting"]),
-    Mistake("typo in secrets.toml", secrets_toml=_toml(api_kee='"x"'),
+    Mistake("typo in secrets.toml", secrets_toml=_toml(api_kee='"live_wrong_key_0123456789"'),  # never printed
             says=["`api_kee`", "/.dlt/secrets.toml", "did you mean `api_key`?"]),
     Mistake("typo for the models command", args=("models",), env={"SOURCES__BSG__REFRESH_WINDOW": "24"},
             says=["SOURCES__BSG__REFRESH_WINDOW", "did you mean SOURCES__BSG__REFRESH_WINDOW_HOURS?"]),
