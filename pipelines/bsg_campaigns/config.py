@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
