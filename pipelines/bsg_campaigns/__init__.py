@@ -32,7 +32,7 @@ from . import settings as defaults
 from . import tables
 from .batches import DetailBatch, campaigns_table, history_table, rejected_table, warm_up
 from .client import BsgClient, RetryPolicy
-from .config import SourceSettings, parse_date_setting, validate
+from .config import ConfigError, SourceSettings, as_keyword_arguments, parse_date_setting
 from .discovery import creation_windows, list_campaigns
 from .fetch import DetailFetcher, FetchResult
 from .library import (ChecksFailed, ModelsAndChecks, RunFailed, UserError, build_models_and_checks, exclusive_run,
@@ -70,60 +70,45 @@ logging.getLogger("dlt").addFilter(_ExpectedDltWarnings())
 LIST_END_MARGIN = timedelta(days=1)
 
 
-@dlt.source(name=defaults.SOURCE_NAME, section=defaults.SOURCE_NAME, max_table_nesting=0)
+@dlt.source(name=defaults.SOURCE_NAME, section=defaults.SOURCE_NAME, max_table_nesting=0, spec=SourceSettings)
+@as_keyword_arguments(SourceSettings)
 def bsg_source(
-    api_key: str = dlt.secrets.value,
-    base_url: str = defaults.DEFAULT_BASE_URL,
-    types: Optional[List[str]] = None,
-    start_date: Optional[str] = None,
-    refresh_window_hours: float = defaults.DEFAULT_REFRESH_WINDOW_HOURS,
-    timezone: str = defaults.DEFAULT_TIMEZONE,
-    concurrency: int = defaults.DEFAULT_CONCURRENCY,
-    max_requests_per_second: Optional[float] = None,
-    page_size: int = defaults.DEFAULT_PAGE_SIZE,
-    list_window_months: int = defaults.DEFAULT_LIST_WINDOW_MONTHS,
-    cursor_overlap_minutes: float = defaults.DEFAULT_CURSOR_OVERLAP_MINUTES,
-    final_statuses: Optional[List[str]] = None,
-    request_timeout_seconds: float = 30.0,
-    max_attempts: int = 6,
-    retry_backoff_seconds: float = 0.5,
-    max_retry_after_seconds: float = 300.0,
-    batch_size: int = 2000,
+    settings: SourceSettings = None,
+    *,
     campaign_ids: Optional[List[int]] = None,
     backfill_start: Optional[str] = None,
     backfill_end: Optional[str] = None,
     report: Optional[Any] = None,
+    **_settings_as_arguments: Any,
 ) -> Sequence[DltResource]:
     """BSG campaign details, incrementally.
 
-    `campaign_ids` fetches exactly those campaigns; `backfill_start`/`backfill_end` re-list a
-    creation-date range without moving the normal cursor. `report` (a RunReport) receives counts
-    and progress for the CLI.
+    Settings (`config.SourceSettings`: api_key, base_url, concurrency, ...) are keyword
+    arguments or come from `[sources.bsg]` / `SOURCES__BSG__*`; a resolved `SourceSettings`
+    may be passed instead. The rest choose what this run does and never come from
+    configuration: `campaign_ids` fetches exactly those campaigns; `backfill_start`/
+    `backfill_end` re-list a creation-date range without moving the normal cursor; `report`
+    (a RunReport) receives counts and progress for the CLI.
     """
-    source_settings = validate(
-        api_key=api_key, base_url=base_url, types=list(defaults.DEFAULT_TYPES) if types is None else types,
-        start_date=start_date, refresh_window_hours=refresh_window_hours, timezone=timezone,
-        concurrency=concurrency, max_requests_per_second=max_requests_per_second, page_size=page_size,
-        list_window_months=list_window_months, cursor_overlap_minutes=cursor_overlap_minutes,
-        final_statuses=list(defaults.FINAL_STATUSES) if final_statuses is None else final_statuses,
-        request_timeout_seconds=request_timeout_seconds, max_attempts=max_attempts,
-        retry_backoff_seconds=retry_backoff_seconds, max_retry_after_seconds=max_retry_after_seconds,
-        batch_size=batch_size,
-    )
+    api_key = settings.require_api_key()
     backfill = None
     if backfill_start or backfill_end:
-        backfill = (parse_date_setting("backfill_start", backfill_start, source_settings.timezone),
-                    parse_date_setting("backfill_end", backfill_end, source_settings.timezone))
+        try:
+            backfill = (parse_date_setting("backfill_start", backfill_start, settings.tz),
+                        parse_date_setting("backfill_end", backfill_end, settings.tz))
+        except ConfigError as exc:  # an argument, not a setting: the fix is in the caller's code
+            raise ConfigError(exc.setting, exc.problem, fix=f"Pass `{exc.setting}` to bsg_source() as yyyy-mm-dd "
+                              "(the CLI: --start-date/--end-date).") from None
     client = BsgClient(
-        source_settings.base_url, api_key,
-        retry=RetryPolicy(max_attempts=source_settings.max_attempts,
-                          backoff_seconds=source_settings.retry_backoff_seconds,
-                          max_retry_after_seconds=source_settings.max_retry_after_seconds,
-                          timeout_seconds=source_settings.request_timeout_seconds),
-        max_requests_per_second=source_settings.max_requests_per_second,
-        pool_size=source_settings.concurrency + 2,
+        settings.base_url, api_key,
+        retry=RetryPolicy(max_attempts=settings.max_attempts,
+                          backoff_seconds=settings.retry_backoff_seconds,
+                          max_retry_after_seconds=settings.max_retry_after_seconds,
+                          timeout_seconds=settings.request_timeout_seconds),
+        max_requests_per_second=settings.max_requests_per_second or None,
+        pool_size=settings.concurrency + 2,
     )
-    details = campaign_details(client, source_settings, report if report is not None else RunReport(),
+    details = campaign_details(client, settings, report if report is not None else RunReport(),
                                [int(i) for i in campaign_ids or []], backfill)
     return (
         details,
@@ -152,7 +137,7 @@ def campaign_details(
                            timedelta(minutes=settings.cursor_overlap_minutes))
     outcome = RunOutcome(move_cursor=not campaign_ids and backfill is None)
     report.mode = "by id" if campaign_ids else "backfill" if backfill else "incremental"
-    fetcher = DetailFetcher(client, tz=settings.timezone, concurrency=settings.concurrency)
+    fetcher = DetailFetcher(client, tz=settings.tz, concurrency=settings.concurrency)
 
     batch, batches = DetailBatch(), 0
     for result in fetcher.fetch_many(_plan(state, settings, policy, client, now, outcome, report,
@@ -192,16 +177,16 @@ def _plan(state: Any, settings: SourceSettings, policy: RefreshPolicy, client: B
         outcome.refreshed.update(refresh)
         report.to_refresh = len(refresh)
         yield from refresh
-    first_start = settings.start_date or now - timedelta(days=defaults.DEFAULT_START_DAYS_BACK)
+    first_start = settings.first_run_start or now - timedelta(days=defaults.DEFAULT_START_DAYS_BACK)
     for campaign_type in settings.types:
         if backfill is None:
             start, end = listing_start(state, campaign_type, first_start, policy), now + LIST_END_MARGIN
         else:
             start, end = backfill[0] or first_start, backfill[1] or now + LIST_END_MARGIN
         listed = outcome.listed.setdefault(campaign_type, {})
-        for window in creation_windows(start, end, settings.list_window_months, settings.timezone):
+        for window in creation_windows(start, end, settings.list_window_months, settings.tz):
             for item in list_campaigns(client, campaign_type, window, page_size=settings.page_size,
-                                       tz=settings.timezone):
+                                       tz=settings.tz):
                 listed[item.campaign_id] = item.created_at
                 report.listed[campaign_type] = len(listed)
                 if backfill is not None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -25,12 +27,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         logging.getLogger("dlt").setLevel(logging.ERROR)
+    from dlt.common.configuration.exceptions import ConfigProviderException
+
+    from .config import ConfigError
     from .runner import RunFailed, UserError
 
     try:
         return int(args.handler(args) or 0)
-    except UserError as exc:
+    except (UserError, ConfigError) as exc:
         _err(f"error: {exc}")
+        return EXIT_USER_ERROR
+    except ConfigProviderException as exc:  # e.g. a .dlt/config.toml that is not valid TOML
+        _err(f"error: {_one_paragraph(exc)} Fix the file and run again. Nothing was run.")
         return EXIT_USER_ERROR
     except RunFailed as exc:
         _err(f"run failed: {exc}")
@@ -43,23 +51,59 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse prints the whole usage before its error; one line naming the flag is enough."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        _err(f"error: {message} (see `{self.prog} --help`).")
+        sys.exit(EXIT_USER_ERROR)
+
+
+def _date_flag(value: str) -> str:
+    """--start-date/--end-date: checked here so that the error names the flag; the source reads
+    the same text in the API's time zone."""
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date: use yyyy-mm-dd (or \"yyyy-mm-dd hh:mm:ss\"), "
+                                         "in the API's time zone") from None
+    return value.strip()
+
+
+def _not_after(end: str, start: str) -> bool:
+    try:
+        return datetime.fromisoformat(end) <= datetime.fromisoformat(start)
+    except TypeError:  # one with an offset, one without: the source compares them in its time zone
+        return False
+
+
+def _campaign_id(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a campaign id (a positive whole number)")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bsg-campaigns",
         description="Load BSG One-API SMS/RCS campaign statistics into DuckDB or any dlt destination.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (secrets stay masked)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")  # subparsers: _Parser too
 
     run = sub.add_parser("run", help="extract + load against the configured API, then build models",
                          description="Incremental run: new campaigns since the last cursor plus every "
                                      "campaign still moving. Settings come from [sources.bsg] in "
                                      ".dlt/config.toml / secrets.toml or SOURCES__BSG__* variables.")
     _destination_args(run)
-    run.add_argument("--campaign-id", type=int, action="append", dest="campaign_ids", metavar="ID",
+    run.add_argument("--campaign-id", type=_campaign_id, action="append", dest="campaign_ids", metavar="ID",
                      help="fetch exactly this campaign (repeatable); does not move the cursor")
-    run.add_argument("--start-date", help="backfill: list campaigns created from this date "
+    run.add_argument("--start-date", type=_date_flag, help="backfill: list campaigns created from this date "
                                           "(yyyy-mm-dd, API time zone); does not move the cursor")
-    run.add_argument("--end-date", help="backfill: ... up to this date (default: now)")
+    run.add_argument("--end-date", type=_date_flag, help="backfill: ... up to this date (default: now)")
     run.add_argument("--strict", action="store_true",
                      help="exit 3 when records were rejected or a data-quality check failed")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
@@ -109,6 +153,14 @@ def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None):
 def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import RunFailed, run
 
+    from .runner import UserError
+
+    if args.campaign_ids and (args.start_date or args.end_date):
+        raise UserError("--campaign-id fetches exactly the campaigns named, --start-date/--end-date a creation-date "
+                        "range: use one or the other. Nothing was run.")
+    if args.start_date and args.end_date and _not_after(args.end_date, args.start_date):
+        raise UserError(f"--end-date {args.end_date} is not after --start-date {args.start_date}: the backfill "
+                        "range would be empty. Nothing was run.")
     report = RunReport(_on_progress=_progress_printer())
     source_args: Dict[str, Any] = {}
     if args.campaign_ids:
@@ -157,12 +209,16 @@ def _write_summary(pipeline: Any, report: RunReport) -> None:
 def _cmd_status(args: argparse.Namespace) -> int:
     from .state import open_campaigns
 
+    from .runner import destination_unreachable
+
     pipeline = _pipeline(args)
     try:
         if not pipeline.state.get("sources"):
-            pipeline.sync_destination()  # a fresh machine: the state lives at the destination
-    except Exception as exc:  # no destination data yet
-        logging.getLogger(__name__).debug("no state at destination: %s", exc)
+            # A fresh machine: the state lives at the destination. A dataset that does not
+            # exist yet is not an error (dlt finds no state); a warehouse it cannot reach is.
+            pipeline.sync_destination()
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, none as "No runs yet"
+        raise destination_unreachable(pipeline, exc) from None
     source_state = pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME, {})
     opened = list(open_campaigns(source_state))
     info = {"pipeline": pipeline.pipeline_name, "dataset": pipeline.dataset_name,
@@ -245,7 +301,25 @@ def _clear_progress() -> None:
 
 def _err(message: str) -> None:
     _clear_progress()
-    print(message, file=sys.stderr)
+    print(_scrubbed(message), file=sys.stderr)
+
+
+def _one_paragraph(exc: BaseException) -> str:
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+# Environment variables whose values must never be printed, whatever message carries them.
+_SECRET_NAMES = ("API_KEY", "PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY")
+
+
+def _scrubbed(message: str) -> str:
+    """Last line of defence: the messages never include secrets by construction, but a
+    dlt or driver text quoted in one might (a credentials URL, a key)."""
+    for name, value in os.environ.items():
+        secret = any(part in name.upper() for part in _SECRET_NAMES) or ("CREDENTIALS" in name.upper() and "@" in value)
+        if secret and len(value) >= 6 and value in message:
+            message = message.replace(value, "***")
+    return message
 
 
 def print_table(rows: List[tuple], headers: Sequence[str]) -> None:

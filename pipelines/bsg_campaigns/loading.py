@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,14 +17,10 @@ from dlt.common.pipeline import LoadInfo
 from dlt.common.storages.load_package import ParsedLoadJobFileName
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from . import settings as defaults
 from . import tables
-from .config import ConfigError
 from .report import RunReport
 
 logger = logging.getLogger("bsg_campaigns.runner")
-
-_MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, memory_limit: str) -> LoadInfo:
@@ -124,14 +119,12 @@ def release_freed_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def load_memory_limit() -> str:
-    """[sources.bsg] duckdb_load_memory_limit, validated ("" = DuckDB's own default)."""
-    value = dlt.config.get("sources.bsg.duckdb_load_memory_limit")
-    limit = defaults.DEFAULT_DUCKDB_LOAD_MEMORY_LIMIT if value is None else str(value).strip()
-    if limit and not _MEMORY_SIZE.match(limit):
-        raise ConfigError("duckdb_load_memory_limit", f"duckdb_load_memory_limit {limit!r} is not a size: use "
-                          "e.g. \"64MB\" or \"1GB\", or \"\" for DuckDB's default.")
-    return limit
+def load_memory_limit(settings: Any = None) -> str:
+    """[sources.bsg] duckdb_load_memory_limit as the source's settings resolve and validate it
+    ("" = DuckDB's own default)."""
+    from .config import resolve_settings
+
+    return (settings if settings is not None else resolve_settings()).duckdb_load_memory_limit
 
 
 @contextmanager
@@ -151,7 +144,7 @@ def duckdb_load_memory(pipeline: dlt.Pipeline, limit: str) -> Iterator[None]:
     try:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         connection = duckdb.connect(database)  # exactly dlt's path: DuckDB shares instances by path
-        connection.execute(f"SET memory_limit = '{limit}'")  # validated by load_memory_limit()
+        connection.execute(f"SET memory_limit = '{limit}'")  # validated by config.SourceSettings
     except (duckdb.Error, OSError) as exc:  # e.g. another process has the file open: dlt says so
         logger.warning("could not cap DuckDB's memory for the load (%s); loading without the cap", exc)
         yield

@@ -4,21 +4,25 @@ models, run the checks. Raises `UserError` for what the user must fix (exit 2) a
 
 from __future__ import annotations
 
+import difflib
 import fcntl
 import gc
 import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import dlt
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.configuration.exceptions import (ConfigFieldMissingException, ConfigValueCannotBeCoercedException,
+                                                 flatten_traces)
+from dlt.common.exceptions import DltException, MissingDependencyException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from . import settings as defaults
 from .client import ApiError, AuthError
-from .config import ConfigError, validate_identifier
+from .config import (SETTING_NAMES, ConfigError, PostgresCredentialsPasswordOptional, coercion_error, resolve_settings,
+                     validate_identifier)
 from .fetch import ApiUnavailable
 from .loading import (causes, duckdb_file, extract_and_load, finish_interrupted_load, load_memory_limit,
                       out_of_memory)
@@ -51,39 +55,77 @@ def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str]
         duckdb_path = defaults.DEFAULT_DUCKDB_FILE
     if duckdb_path is not None:
         target = dlt.destinations.duckdb(str(Path(duckdb_path).resolve()))
+    elif target == "postgres":
+        target = _postgres(pipeline_name)
     kwargs: Dict[str, Any] = {"pipeline_name": pipeline_name, "destination": target, "dataset_name": dataset}
     if pipelines_dir:
         kwargs["pipelines_dir"] = pipelines_dir
     try:
         return dlt.pipeline(**kwargs)
     except Exception as exc:  # an unknown destination name, a bad credentials string
-        raise UserError(f"Cannot set up destination {destination or 'duckdb'!r}: {exc}") from None
+        raise UserError(_destination_message(destination or "duckdb", exc)) from None
+
+
+def _destination_message(name: str, exc: BaseException) -> str:
+    from dlt.common.destination.exceptions import UnknownDestinationModule
+
+    if isinstance(exc, UnknownDestinationModule):
+        import dlt.destinations
+
+        known = [d for d in dlt.destinations.__all__ if d != "destination"]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        return (f"Unknown destination {name!r} (--destination).{hint} Use one of dlt's destinations "
+                f"({', '.join(sorted(known))}), or a named destination with `destination_type` set under "
+                f"[destination.{name}]. Nothing was run.")
+    return f"Cannot set up destination {name!r}: {_first_line(exc)} Nothing was run."
+
+
+def _postgres(pipeline_name: str) -> Any:
+    """The [destination.postgres] credentials dlt would resolve, with the password optional,
+    handed to dlt resolved (it then uses them as they are; libpq finds the password or needs
+    none). Verified: a URL without a password loads with trust auth."""
+    from dlt.common.configuration.resolve import inject_section, resolve_configuration
+    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+
+    context = ConfigSectionContext(pipeline_name=pipeline_name, sections=("destination", "postgres"))
+    try:
+        with inject_section(context):
+            credentials = resolve_configuration(PostgresCredentialsPasswordOptional())
+    except ConfigFieldMissingException as exc:
+        raise UserError(_missing_destination_setting("postgres", exc)) from None
+    except (DltException, ValueError) as exc:  # a malformed URL, a port that is not a number
+        raise UserError(f"The PostgreSQL credentials cannot be used: {_first_line(exc)} Set them as "
+                        "[destination.postgres] credentials = \"postgresql://user:password@host:5432/database\" in "
+                        ".dlt/secrets.toml (or DESTINATION__POSTGRES__CREDENTIALS). Nothing was run.") from None
+    return dlt.destinations.postgres(credentials=credentials)
 
 
 def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_models: bool = True,
         **source_args: Any) -> RunReport:
-    """Extract and load; `source_args` override injected config (campaign_ids, backfill_*, ...)."""
+    """Extract and load. `source_args`: settings (config.SourceSettings fields) override the
+    configuration; campaign_ids / backfill_start / backfill_end choose what this run fetches."""
     from . import bsg_source
 
     report = report or RunReport()
     try:
-        source = bsg_source(report=report, **source_args)
-        memory_limit = load_memory_limit()
-    except ConfigFieldMissingException as exc:
-        raise UserError(_missing_config_message(exc)) from None
+        setting_args = _settings_part(source_args)
+        settings = resolve_settings(pipeline.pipeline_name, **setting_args)
+        source = bsg_source(settings, report=report, **{k: v for k, v in source_args.items() if k not in setting_args})
     except ConfigError as exc:
         raise UserError(str(exc)) from None
+    memory_limit = load_memory_limit(settings)
     with run_lock(pipeline), _gc_tuned_for_bulk():
         try:
             if pipeline.has_pending_data:
                 logger.warning("found data from an interrupted run: loading it first")
                 finish_interrupted_load(pipeline, memory_limit)
             info = extract_and_load(pipeline, source, report, memory_limit)
-        except PipelineStepFailed as exc:
+        except (PipelineStepFailed, DltException) as exc:
             raise _translate(exc) from None
         report.load_ids = list(info.loads_ids)
         if build_models:
-            build_and_check(pipeline, report, source_refresh_hours(source_args))
+            build_and_check(pipeline, report, settings.refresh_window_hours)
     return report
 
 
@@ -155,16 +197,33 @@ def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_ho
     report.checks["text"] = checks.to_text()
 
 
+def _settings_part(source_args: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in source_args.items() if k in SETTING_NAMES}
+
+
 def source_refresh_hours(source_args: Dict[str, Any]) -> float:
-    value = source_args.get("refresh_window_hours")
-    if value is None:
-        value = dlt.config.get("sources.bsg.refresh_window_hours")
-    return float(value) if value is not None else float(defaults.DEFAULT_REFRESH_WINDOW_HOURS)
+    """`refresh_window_hours` as the source resolves and validates it (for models and checks)."""
+    try:
+        return resolve_settings(**_settings_part(source_args)).refresh_window_hours
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
 
 
-def _translate(exc: PipelineStepFailed) -> Exception:
+def _translate(exc: BaseException) -> Exception:
+    """A failed run as one paragraph: UserError (exit 2) for what the user must fix, RunFailed
+    (exit 1) for the API or the destination. Works on any exception: it never assumes an
+    attribute, and should it fail itself it still returns a message about `exc`."""
+    try:
+        return _translated(exc)
+    except Exception:  # noqa: BLE001 - the translator must never hide the run's own failure
+        return RunFailed(f"The pipeline failed: {_first_line(exc)} Data already extracted stays pending and is "
+                         "loaded first by the next run.")
+
+
+def _translated(exc: BaseException) -> Exception:
+    step = getattr(exc, "step", None) or "the run"
     cause = _root_cause(exc)
-    if exc.step == "load" and out_of_memory(exc):
+    if step == "load" and out_of_memory(exc):
         return RunFailed("DuckDB ran out of memory while loading. Raise `duckdb_load_memory_limit` under "
                          "[sources.bsg] in .dlt/config.toml (SOURCES__BSG__DUCKDB_LOAD_MEMORY_LIMIT; \"\" = "
                          "DuckDB's default) or free memory on this machine. The extracted data stays pending "
@@ -176,27 +235,75 @@ def _translate(exc: PipelineStepFailed) -> Exception:
             "Nothing was loaded and the incremental state did not move.")
     if isinstance(cause, ConfigError):
         return UserError(str(cause))
+    if isinstance(cause, ConfigValueCannotBeCoercedException):
+        field = str(getattr(cause, "field_name", "?"))
+        if field in SETTING_NAMES:
+            return UserError(str(coercion_error(cause)))
+        return UserError(f"A destination setting `{field}` has a value dlt cannot use (expected "
+                         f"{getattr(getattr(cause, 'hint', None), '__name__', 'another type')}). Fix it in .dlt/"
+                         "config.toml / secrets.toml or its DESTINATION__* environment variable. Nothing was loaded.")
     if isinstance(cause, ConfigFieldMissingException):
-        keys = "; ".join(f"{f} ({' or '.join(t.key for t in traces[:2])})" if traces else f
-                         for f, traces in list(cause.traces.items())[:3]) if getattr(cause, "traces", None) else ""
-        return UserError(f"The destination is missing a setting: {', '.join(cause.fields)}. "
-                         f"Set it in .dlt/secrets.toml or the environment{': ' + keys if keys else ''}. "
+        return UserError(_missing_destination_setting(_destination_name(exc), cause))
+    if isinstance(cause, MissingDependencyException):
+        return UserError(f"{_first_line(cause)} Install it with pip into this environment (same dlt minor). "
                          "Nothing was loaded.")
     if isinstance(cause, (ApiUnavailable, ApiError)):
-        return RunFailed(f"The BSG API failed during {exc.step}: {cause}. Nothing was committed for "
+        return RunFailed(f"The BSG API failed during {step}: {cause}. Nothing was committed for "
                          "this run; the next run resumes from the last committed state.")
-    return RunFailed(f"The pipeline failed during {exc.step}: {type(cause).__name__}: {cause}. "
-                     "Data already extracted stays pending and is loaded first by the next run.")
+    return RunFailed(f"The pipeline failed during {step} (destination {_destination_name(exc)}): "
+                     f"{type(cause).__name__}: {_first_line(cause)} Data already extracted stays pending and is "
+                     "loaded first by the next run.")
+
+
+def destination_unreachable(pipeline: dlt.Pipeline, exc: BaseException) -> Exception:
+    """`status` could not read the state from the destination: say which, never "No runs yet"."""
+    translated = _translate(exc)
+    if isinstance(translated, UserError):
+        return translated
+    name = str(getattr(pipeline.destination, "destination_name", None) or "?")
+    return RunFailed(f"Cannot read the pipeline state from the destination {name!r} (dataset "
+                     f"{pipeline.dataset_name!r}): {type(_root_cause(exc)).__name__}: {_first_line(_root_cause(exc))} "
+                     "Check that the warehouse is reachable and its credentials.")
 
 
 def _root_cause(exc: BaseException) -> BaseException:
-    known = (AuthError, ApiError, ApiUnavailable, ConfigError, ConfigFieldMissingException)
-    return next((cause for cause in causes(exc) if isinstance(cause, known)), exc)
+    known = (AuthError, ApiError, ApiUnavailable, ConfigError, ConfigFieldMissingException,
+             ConfigValueCannotBeCoercedException, MissingDependencyException)
+    chain = list(causes(exc))
+    return next((cause for cause in chain if isinstance(cause, known)), chain[-1] if chain else exc)
 
 
-def _missing_config_message(exc: ConfigFieldMissingException) -> str:
-    fields = ", ".join(f"`{f}`" for f in exc.fields)
-    hints = "; ".join(f"SOURCES__BSG__{f.upper()}" for f in exc.fields)
-    return (f"Missing setting {fields} for the BSG source. Put it under [sources.bsg] in "
-            f".dlt/secrets.toml (see .dlt/secrets.toml.example) or set the environment variable "
-            f"({hints}). Nothing was run.")
+def _destination_name(exc: BaseException) -> str:
+    pipeline = getattr(exc, "pipeline", None)
+    destination = getattr(pipeline, "destination", None)
+    return str(getattr(destination, "destination_name", None) or "?")
+
+
+def _missing_destination_setting(destination: str, exc: ConfigFieldMissingException) -> str:
+    """Which keys dlt looked for, from its traces (nested ones included), never their values."""
+    traces = getattr(exc, "traces", None) or {}
+    fields = list(traces) or list(getattr(exc, "fields", []) or [])
+    keys: List[str] = []
+    for field_traces in list(traces.values())[:3]:
+        tried = [str(getattr(trace, "key", "")) for trace in flatten_traces(field_traces)]
+        # the most specific key dlt tried outside a pipeline-scoped section
+        key = next((k for k in tried if k.upper().startswith("DESTINATION__")), None)
+        if key and key not in keys:
+            keys.append(key)
+    where = f" (dlt looked for {', '.join(keys)}, among others)" if keys else ""
+    example = (" e.g. [destination.postgres] credentials = \"postgresql://user:password@host:5432/database\" (the "
+               "password may be left out with trust auth, ~/.pgpass or PGPASSWORD), or DESTINATION__POSTGRES__CREDENTIALS"
+               if destination == "postgres" else f" under [destination.{destination}] or as DESTINATION__* variables")
+    return (f"The destination {destination!r} is missing {', '.join(f'`{f}`' for f in fields) or 'a setting'}{where}. "
+            f"Set {'it' if len(fields) == 1 else 'them'} in .dlt/secrets.toml{example}. Nothing was loaded.")
+
+
+def _first_line(exc: BaseException) -> str:
+    """dlt's messages run over many lines; the first says what happened."""
+    try:
+        text = str(exc).strip().splitlines()
+    except Exception:  # noqa: BLE001 - an exception that cannot even print itself
+        text = []
+    line = text[0].strip() if text else type(exc).__name__
+    line = line if len(line) <= 400 else line[:400] + "…"
+    return line if line.endswith((".", "!", "?")) else line + "."

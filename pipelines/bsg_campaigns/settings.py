@@ -1,6 +1,6 @@
-"""Defaults and constants in one place. User-facing defaults are mirrored, documented, in
-`.dlt/config.toml`; code reads them through dlt injection, never from here directly at run time
-except as the fallback default."""
+"""Defaults and constants in one place. The user-facing defaults are those of the configspec
+`config.SourceSettings` (documented in `.dlt/config.toml` and the README, checked by
+tests/test_config.py); code reads settings from the resolved spec, never from here."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ PIPELINE_NAME = "bsg"
 DATASET_NAME = "bsg_campaigns"
 SOURCE_NAME = "bsg"  # config section: [sources.bsg] / SOURCES__BSG__*
 DEFAULT_DUCKDB_FILE = f"{PIPELINE_NAME}.duckdb"
-# DuckDB's memory while a run loads a local DuckDB file (loading.duckdb_load_memory). Config:
-# [sources.bsg] duckdb_load_memory_limit; "" = DuckDB's default (80% of RAM).
+# DuckDB's memory while a run loads a local DuckDB file (loading.duckdb_load_memory). Setting:
+# SourceSettings.duckdb_load_memory_limit; "" = DuckDB's default (80% of RAM).
 DEFAULT_DUCKDB_LOAD_MEMORY_LIMIT = "128MB"
 
 DEFAULT_BASE_URL = "https://one-api.bsg.world"
