@@ -188,3 +188,25 @@ def test_campaign_id_unknown_to_the_api_is_reported_not_loaded(tmp_path):
     assert query(db, f"select campaign_id from {DATASET}.campaigns") == [(real,)]
     assert "1" not in state["retrying"] and all(entry["campaign_id"] != 1 for entry in state["open"])
     assert state["cursors"] == {}  # an explicit-id run moves no cursor
+
+
+def test_out_of_memory_while_loading_exits_1_names_the_setting_and_the_next_run_loads_it(tmp_path):
+    """DuckDB itself limited to 2 MB (dlt's `global_config`, which the runner's uncapped retry
+    cannot lift) and the load cap at 2 MB: the load runs out of memory under the cap, again
+    without it, and the run stops with exit 1 naming `duckdb_load_memory_limit`; the next run,
+    with memory, loads the pending data (all of it, exactly once)."""
+    db = tmp_path / "cli.duckdb"
+    with Simulator(SimulatorConfig(seed=28, campaigns=60)).start() as sim:
+        starved = bsg(["run", "--no-models"], tmp_path, sim, DESTINATION__DUCKDB__CREDENTIALS=None,
+                      DESTINATION__DUCKDB__CREDENTIALS__DATABASE=str(db),
+                      DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG=json.dumps({"memory_limit": "2MB"}),
+                      SOURCES__BSG__DUCKDB_LOAD_MEMORY_LIMIT="2MB")
+        assert starved.returncode == 1, starved.stdout + starved.stderr
+        assert "Traceback" not in starved.stderr
+        assert ("run failed: DuckDB ran out of memory while loading. Raise `duckdb_load_memory_limit` under "
+                "[sources.bsg] in .dlt/config.toml (SOURCES__BSG__DUCKDB_LOAD_MEMORY_LIMIT") in starved.stderr
+        assert starved.stderr.rstrip().endswith("The extracted data stays pending and the next run loads it first.")
+        fed = bsg(["run", "--no-models", "--json"], tmp_path, sim)
+        assert fed.returncode == 0, fed.stderr
+        expected = len(sim.visible_campaign_ids("rcs") + sim.visible_campaign_ids("sms"))
+    assert query(db, f"select count(*), count(distinct campaign_id) from {DATASET}.campaigns") == [(expected, expected)]
