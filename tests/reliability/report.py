@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -125,7 +126,13 @@ def render(results: Dict[str, Any], source: str) -> str:
                f"{len(groups)} faults; {sum(r['trials'] for r in rows)} trials; data lost "
                f"{total([r['lost'] for r in measured])}, duplicates {total([r['duplicates'] for r in measured])} "
                f"(compared in {len(measured)} of {len(rows)} rows).\n")
-    silent = [p for p in proofs if p["nodeid"] not in {r["nodeid"] for r in rows}]
+    recorded = {r["nodeid"] for r in rows}
+    silent = [p for p in proofs if p["nodeid"] not in recorded and p["test"] != "passed"]
+    unrowed = Counter(p["nodeid"].split("::")[0].rsplit("/", 1)[-1] for p in proofs
+                      if p["nodeid"] not in recorded and p["test"] == "passed")
+    if unrowed:  # e.g. one parser verdict per corpus payload, summed up by the corpus's own row
+        out.append(f"Passed without a row of their own (checks under another proof's row): "
+                   + ", ".join(f"{count} in {name}" for name, count in sorted(unrowed.items())) + ".\n")
     if silent:
         out += ["\n## Proofs that recorded nothing\n",
                 "Each is a proof that did not run to its measurement: the report fails until it does.\n",
