@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
@@ -79,13 +80,19 @@ def test_bad_setting_exit_2_names_it(tmp_path, cli_sim):
 
 
 def test_strict_exits_3_on_rejected_records(tmp_path):
+    """--strict: 3 for a run that rejected a record, 0 for one that did not (the same API)."""
     with Simulator(SimulatorConfig(seed=22, campaigns=60, corrupt_rate=0.1)).start() as simulator:
         lenient = bsg(["run", "--json", "--no-models"], tmp_path / "a", simulator)
         assert lenient.returncode == 0, lenient.stderr
         assert json.loads(lenient.stdout)["rejected"] > 0
-        strict = bsg(["run", "--strict", "--no-models", "--campaign-id",
-                      str(simulator.visible_campaign_ids()[0])], tmp_path / "b", simulator)
-        assert strict.returncode in (0, 3)
+        with duckdb.connect(str(tmp_path / "a" / "cli.duckdb"), read_only=True) as con:
+            rejected = {row[0] for row in con.execute("select campaign_id from bsg_campaigns.rejected_records").fetchall()}
+        good = next(i for i in simulator.visible_campaign_ids() if i not in rejected)
+        strict_good = bsg(["run", "--strict", "--no-models", "--campaign-id", str(good)], tmp_path / "b", simulator)
+        assert strict_good.returncode == 0, strict_good.stdout + strict_good.stderr
+        strict_bad = bsg(["run", "--strict", "--no-models", "--campaign-id", str(min(rejected))], tmp_path / "b",
+                         simulator)
+        assert strict_bad.returncode == 3, strict_bad.stdout + strict_bad.stderr
         strict_all = bsg(["run", "--strict", "--no-models"], tmp_path / "c", simulator)
         assert strict_all.returncode == 3
 

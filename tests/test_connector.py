@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -140,16 +140,33 @@ def test_second_run_fetches_only_new_and_open(harness: Harness, sim: Simulator):
                                   f"where campaign_id = {campaign_id} and is_fallback")) == expected_fallback
 
 
+def api_time(value: str) -> datetime:
+    """A naive timestamp as the simulator serves it (its time zone is UTC unless configured)."""
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
 def test_settled_campaigns_are_not_fetched_again(harness: Harness, sim: Simulator):
+    """After ten days, a campaign stays open exactly when the simulator's truth says it may still
+    change: not in a final status, or finished less than the refresh window (168 h) ago; every
+    other one is settled and the next run reads only the open ones."""
     harness.run()
     sim.advance(hours=24 * 10)  # past every refresh window
-    harness.run()
-    state = harness.source_state
+    second = harness.run()
+    state = json.loads(json.dumps(harness.source_state))  # as the second run left it
+    now, window = sim.now, timedelta(hours=168)
+    expected_open, settled = set(), set()
+    for campaign_id in sim.visible_campaign_ids("rcs") + sim.visible_campaign_ids("sms"):
+        truth = sim.expected_detail(campaign_id)
+        finished = api_time(truth["finished_at"]) if truth["finished_at"] else None
+        if truth["status"] not in ("done", "stopped", "spam"):
+            expected_open.add(str(campaign_id))
+        elif finished is not None:
+            (expected_open if finished + window > now else settled).add(str(campaign_id))
+    assert settled and second.settled > 0
+    assert expected_open <= set(state["open"]) and not settled & set(state["open"])
     sim.reset_stats()
     harness.run()
-    assert sim.stats()["detail"] == len(state["open"])
-    for entry in state["open"].values():
-        assert entry["status"] not in ("done", "stopped") or entry["finished_at"] is not None
+    assert sim.stats()["detail"] == len(state["open"]) + len(state["retry"])
 
 
 def test_status_disappearing_is_removed(harness: Harness, sim: Simulator):
@@ -200,9 +217,21 @@ def test_explicit_ids_and_backfill_do_not_move_the_cursor(harness: Harness, sim:
     sim.reset_stats()
     report = harness.run(campaign_ids=some)
     assert report.explicit == 3 and sim.stats()["detail"] == 3 and sim.stats()["list"] == 0
+    sim.advance(hours=1)  # the backfill's reads carry their own fetched_at
+    sim.reset_stats()
     report = harness.run(backfill_start="2026-10-01", backfill_end="2026-10-15")
-    assert report.backfilled > 0
     assert harness.source_state["cursors"] == cursors
+    # Exactly the campaigns created in the range were read (the end day's own campaigns may or may
+    # not count: the range ends at 2026-10-15 00:00 and the API filters by date).
+    fetched = {row[0]: row[1] for row in harness.query(
+        "select campaign_id, created_at from campaigns where fetched_at = (select max(fetched_at) from campaigns)")}
+    created = {i: api_time(sim.expected_detail(i)["created_at"])
+               for i in sim.visible_campaign_ids("rcs") + sim.visible_campaign_ids("sms")}
+    start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 15, tzinfo=UTC)
+    inside = {i for i, t in created.items() if start <= t < end}
+    assert inside and len(inside) < len(created)  # the range is a real subset of the catalogue
+    assert inside <= set(fetched) and all(start <= t < end + timedelta(days=1) for t in fetched.values())
+    assert report.backfilled == len(fetched) == sim.stats()["detail"]
 
 
 def test_interrupted_run_then_rerun_equals_uninterrupted(tmp_path):

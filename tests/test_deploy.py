@@ -1,20 +1,25 @@
 """Scheduling recipes, tested as far as this machine allows: every command they run parses with
 the real CLI, the workflow is valid YAML with secrets only from the repo's secrets, the systemd
-units pass systemd-analyze where it exists, the cron line is well-formed, and the Airflow DAG's
-tasks load, build the views and fail on a failed check."""
+units pass a pure-Python check everywhere and `systemd-analyze verify` where it exists, the cron
+line is well-formed (every field in its range), and the Airflow DAG's tasks load, build the
+views and fail on a failed check."""
 
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import List
 
 import pytest
 import yaml
+from croniter import croniter
 
 from bsg_campaigns import ChecksFailed, build_models_and_checks
 from bsg_campaigns.cli import _parser
@@ -28,16 +33,48 @@ def cli_args(command: str):
     return _parser().parse_args(words[index + 1:])
 
 
+CRON_FIELDS = [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7)]
+
+
+def cron_field_errors(field: str, name: str, low: int, high: int) -> List[str]:
+    """crontab(5) numeric fields: `*`, `a`, `a-b`, each optionally `/step`, comma-separated."""
+    errors = []
+    for item in field.split(","):
+        match = re.fullmatch(r"(\*|(\d+)(?:-(\d+))?)(?:/(\d+))?", item)
+        if match is None:
+            errors.append(f"{name} {item!r} is not cron syntax")
+            continue
+        numbers = [int(n) for n in match.group(2, 3) if n is not None]
+        if any(not low <= n <= high for n in numbers) or (len(numbers) == 2 and numbers[0] > numbers[1]):
+            errors.append(f"{name} {item!r} outside {low}-{high}")
+        if match.group(4) is not None and int(match.group(4)) < 1:
+            errors.append(f"{name} step {item!r} below 1")
+    return errors
+
+
+def cron_line_errors(line: str) -> List[str]:
+    fields = line.split(None, 5)
+    if len(fields) < 6:
+        return [f"{len(fields)} fields, a cron line needs 5 and a command"]
+    errors = [e for field, (name, low, high) in zip(fields, CRON_FIELDS) for e in cron_field_errors(field, name, low, high)]
+    if not errors and not croniter.is_valid(" ".join(fields[:5])):  # a second opinion (dlt depends on croniter)
+        errors.append("croniter rejects the schedule")
+    return errors
+
+
+def test_cron_line_checker_rejects_what_cron_would():
+    assert cron_line_errors("15 */6 * * * cd /opt && run") == []
+    for bad in ("15 30 * * * run", "60 1 * * * run", "15 1 0 * * run", "15 1 * 13 * run", "15 5-2 * * * run",
+                "15 */0 * * * run", "15 1 * * 8 run", "x 1 * * * run", "15 1 * * run"):
+        assert cron_line_errors(bad), bad
+
+
 def test_cron_line_is_valid_and_runs_a_real_command():
     lines = [l for l in (DEPLOY / "cron/bsg-campaigns.cron").read_text().splitlines()
              if l.strip() and not l.startswith("#") and "=" not in l.split()[0]]
     assert len(lines) == 1
-    fields = lines[0].split(None, 5)
-    for field, (low, high) in zip(fields[:5], [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]):
-        for part in re.split(r"[,/]", field.replace("*", str(low))):
-            for number in part.split("-"):
-                assert low <= int(number) <= max(high, 59)
-    assert cli_args(fields[5].split("&&", 1)[1]).command == "run"
+    assert cron_line_errors(lines[0]) == []
+    assert cli_args(lines[0].split(None, 5)[5].split("&&", 1)[1]).command == "run"
 
 
 def test_github_workflow_uses_repo_secrets_and_real_commands():
@@ -52,15 +89,74 @@ def test_github_workflow_uses_repo_secrets_and_real_commands():
     assert workflow["concurrency"]["cancel-in-progress"] is False  # never two loads at once
 
 
-@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
-def test_systemd_units_verify(tmp_path):
+# What the units may say, per section (systemd.unit(5), .service(5), .exec(5), .timer(5)): the
+# pure-Python check below catches a misspelt key the way `systemd-analyze verify` warns about it.
+UNIT_KEYS = {"Unit": {"Description", "Documentation", "Wants", "Requires", "After", "Before", "OnFailure"},
+             "Service": {"Type", "WorkingDirectory", "EnvironmentFile", "Environment", "ExecStart", "User", "Group",
+                         "TimeoutStartSec", "Nice", "MemoryMax"},
+             "Timer": {"OnCalendar", "RandomizedDelaySec", "Persistent", "AccuracySec", "Unit"},
+             "Install": {"WantedBy"}}
+# systemd.time(5) calendar events of the form the timer uses: `*-*-* H[/step]:MM:SS`.
+CALENDAR = re.compile(r"\*-\*-\* (\d{1,2})(?:/(\d{1,2}))?:(\d{2}):(\d{2})")
+
+
+def unit_errors(path: Path) -> List[str]:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # keys are case-sensitive
+    parser.read_string(path.read_text())
+    errors = [f"{path.name}: unknown section [{s}]" for s in parser.sections() if s not in UNIT_KEYS]
+    errors += [f"{path.name}: unknown key {k!r} in [{s}]" for s in parser.sections() if s in UNIT_KEYS
+               for k in parser[s] if k not in UNIT_KEYS[s]]
+    if path.suffix == ".service":
+        service = parser["Service"] if parser.has_section("Service") else {}
+        if service.get("Type") != "oneshot" or not service.get("ExecStart", "").startswith("/"):
+            errors.append(f"{path.name}: needs Type=oneshot and an absolute ExecStart")
+    if path.suffix == ".timer":
+        match = CALENDAR.fullmatch(parser.get("Timer", "OnCalendar", fallback=""))
+        hour, step, minute, second = (int(g) if g else 1 for g in match.groups()) if match else (99, 0, 99, 99)
+        if not (0 <= hour <= 23 and step >= 1 and 0 <= minute <= 59 and 0 <= second <= 59):
+            errors.append(f"{path.name}: OnCalendar is not a valid `*-*-* H/step:MM:SS` event")
+        if parser.get("Install", "WantedBy", fallback="") != "timers.target":
+            errors.append(f"{path.name}: WantedBy=timers.target missing")
+    return errors
+
+
+def test_systemd_unit_checker_rejects_typos_and_bad_calendars(tmp_path):
+    good = (DEPLOY / "systemd" / "bsg-campaigns.timer").read_text()
+    for bad in (good.replace("OnCalendar=*-*-* 00/6:15:00", "OnCalendar=*-*-* 30/6:15:00"),
+                good.replace("Persistent=", "Persistant="), good.replace("WantedBy=timers.target", "WantedBy=")):
+        (tmp_path / "bad.timer").write_text(bad)
+        assert unit_errors(tmp_path / "bad.timer"), bad
+
+
+def test_systemd_units_check(tmp_path):
+    """Always (no systemd needed): known sections and keys, a oneshot service running a real CLI
+    command, a valid calendar event. `systemd-analyze verify` below adds systemd's own verdict
+    where it is installed."""
     for name in ("bsg-campaigns.service", "bsg-campaigns.timer"):
-        shutil.copy(DEPLOY / "systemd" / name, tmp_path / name)
-    exec_start = re.search(r"^ExecStart=(.*)$", (tmp_path / "bsg-campaigns.service").read_text(), re.M).group(1)
+        assert unit_errors(DEPLOY / "systemd" / name) == []
+    exec_start = re.search(r"^ExecStart=(.*)$", (DEPLOY / "systemd/bsg-campaigns.service").read_text(), re.M).group(1)
     assert cli_args(exec_start).command == "run"
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed "
+                    "(Debian: apt-get install systemd); test_systemd_units_check covers the unit files without it")
+def test_systemd_units_verify(tmp_path):
+    """systemd's own check of both units. verify refuses an ExecStart that does not exist on this
+    machine, so the copy points it at this checkout's installed `bsg-campaigns` (same arguments)."""
+    installed = Path(sys.executable).with_name("bsg-campaigns")
+    service = (DEPLOY / "systemd/bsg-campaigns.service").read_text()
+    assert "ExecStart=/opt/bsg-campaigns/.venv/bin/bsg-campaigns " in service
+    (tmp_path / "bsg-campaigns.service").write_text(
+        service.replace("ExecStart=/opt/bsg-campaigns/.venv/bin/bsg-campaigns ", f"ExecStart={installed} "))
+    shutil.copy(DEPLOY / "systemd/bsg-campaigns.timer", tmp_path / "bsg-campaigns.timer")
+    result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "bsg-campaigns.service"),
+                             str(tmp_path / "bsg-campaigns.timer")], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr  # warnings too (unknown keys)
     calendar = re.search(r"^OnCalendar=(.*)$", (tmp_path / "bsg-campaigns.timer").read_text(), re.M).group(1)
-    result = subprocess.run(["systemd-analyze", "calendar", calendar], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    shown = subprocess.run(["systemd-analyze", "calendar", calendar], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "Normalized form: *-*-* 00/6:15:00" in shown.stdout, shown.stdout
 
 
 def airflow_dag_module():

@@ -71,12 +71,14 @@ def test_configured_cap_counts_requests_in_flight():
     got = []
     worker = threading.Thread(target=lambda: got.append(limiter.wait()))
     worker.start()
-    worker.join(0.3)
-    assert worker.is_alive() and not got  # a fourth would make 4 in the window: it waits
-    answered_at = clock.now
+    answered_at = clock.now  # the fake clock stands still unless the limiter sleeps on it
     limiter.done(tickets[0], 200)
     worker.join(5)
-    assert got and got[0][0] >= answered_at + 1.0  # it started when that answer left the window
+    # A fourth start would make 4 in the window: whenever the worker asked (before or after that
+    # answer), it may start only when the answer leaves the window, on the fake clock - a start
+    # that ignored the requests in flight would carry the unmoved clock (answered_at).
+    assert got and got[0][0] >= answered_at + 1.0
+    assert clock.sleeps and sum(clock.sleeps) >= 1.0
     for ticket in tickets[1:] + got:
         limiter.done(ticket, 200)
 

@@ -87,10 +87,6 @@ class ChecksReport:
     def ok(self) -> bool:
         return not self.failures
 
-    def exit_code(self, strict: bool = False) -> int:
-        """1 when `strict` and any error-severity check failed, else 0 (warnings never fail)."""
-        return 1 if strict and not self.ok else 0
-
     def result(self, name: str) -> CheckResult:
         for r in self.results:
             if r.name == name:

@@ -18,12 +18,16 @@ SECTION = "Concurrent runs"
 
 @pytest.mark.parametrize("second_uses", ["the same pipeline", "the same DuckDB file, another pipelines dir"])
 def test_second_concurrent_run_stops_and_touches_nothing(second_uses, tmp_path, record):
-    config = SimulatorConfig(seed=12, campaigns=150, latency_ms=25)
+    config = SimulatorConfig(seed=12, campaigns=150)
     with Simulator(config).start() as sim:
         reference = Harness(tmp_path / "ref", sim, "ref")
         reference.run()
         expected = snapshot_db(reference.db_path)
         sim.reset_stats()
+        # The first run must still be running when the second has started and stopped (which
+        # takes a process start: 1-8 s on a busy 2-core machine): slow answers (500 ms each, 2 in
+        # flight: 37 s for 150 details) keep it in its extract until then, and fast ones after.
+        sim.configure(latency_ms=500)
         first_paths = CliPaths(tmp_path / "first")
         first = start_cli(["run", "--no-models"], sim, first_paths, SOURCES__BSG__CONCURRENCY="2")
         while sim.stats()["login"] < 1 and first.poll() is None:  # the first run holds its locks
@@ -34,6 +38,7 @@ def test_second_concurrent_run_stops_and_touches_nothing(second_uses, tmp_path, 
                          DESTINATION__DUCKDB__CREDENTIALS=str(first_paths.db), SOURCES__BSG__CONCURRENCY="2")
         second_seconds = time.monotonic() - started
         first_still_running = first.poll() is None
+        sim.configure(latency_ms=0)
         logins = sim.stats()["login"]
         first.wait(timeout=120)
         first_stderr = first.stderr.read()

@@ -138,7 +138,9 @@ def test_sigkill_then_rerun_equals_uninterrupted(trial, tmp_path, crash_refs, re
     with new_sim() as sim:
         proc = start_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
         seen = watch(proc, sim, paths.working_dir, kill_when)
-        hit = package_phase(paths.working_dir) if "killed" in seen else "completed before the kill"
+        # A run that ended before the kill proves nothing about a kill: the trial fails.
+        killed = "killed" in seen and proc.returncode == -signal.SIGKILL
+        hit = package_phase(paths.working_dir) if killed else "completed before the kill"
         after_kill = snapshot_db(paths.db)
         orphan_states = uncommitted_state_rows(paths.db)
         # Right after the kill: the destination's committed state (what dlt would restore) is never
@@ -153,7 +155,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(trial, tmp_path, crash_refs, re
     expected = ref_a if hit == "extract" else ref_b
     result = compare(expected, final)
     dups = sum(duplicate_rows(paths.db).values())
-    ok = (rerun.returncode == 0 and result["identical"] and dups == 0 and not violations
+    ok = (killed and rerun.returncode == 0 and result["identical"] and dups == 0 and not violations
           and (not local_ahead or pending))
     record(SECTION, f"SIGKILL in {hit}", ok=ok, lost=result["lost"], duplicates=dups,
            outcome="re-run: tables identical to uninterrupted runs, state never ahead" if ok else
@@ -161,6 +163,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(trial, tmp_path, crash_refs, re
            killed_at=f"{seen.get('killed', seen['exited']):.2f} s (aimed {when})",
            rows_at_destination_after_kill=sum(len(rows) for rows in after_kill.values()),
            uncommitted_state_rows_after_kill=orphan_states, campaigns=len(final["campaigns"]))
+    assert killed, f"the run exited {proc.returncode} before the kill ({when}): nothing was proven"
     assert rerun.returncode == 0, rerun.stderr
     assert "Traceback" not in rerun.stderr
     assert not violations, violations
