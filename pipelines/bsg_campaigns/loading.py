@@ -17,7 +17,9 @@ from dlt.common.pipeline import LoadInfo
 from dlt.common.storages.load_package import ParsedLoadJobFileName
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from . import settings as defaults
 from . import tables
+from .config import ConfigError
 from .report import RunReport
 
 logger = logging.getLogger("bsg_campaigns.runner")
