@@ -34,6 +34,7 @@ def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, mem
     # per pipeline object, as run() would before extracting.
     assert not pipeline.has_pending_data, "finish_interrupted_load() first"
     pipeline.run()
+    adopt_legacy_state(pipeline)
     with _timed(report, "extract"):
         pipeline.extract(source)  # the resources declare their file format (for_destination)
     with _timed(report, "normalize"):
@@ -41,6 +42,36 @@ def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, mem
         release_freed_memory()
     with _timed(report, "load"):
         return load(pipeline, memory_limit)
+
+
+def adopt_legacy_state(pipeline: dlt.Pipeline) -> bool:
+    """Until 0.1 the project's pipeline was called `bsg_campaigns` (the name of the dataset,
+    which made dlt's default DuckDB file ambiguous); dlt keys the state at the destination by
+    pipeline name. A pipeline under the new default name that finds no state of its own (local
+    or at the destination) takes the old pipeline's committed source state from the same
+    dataset, so an upgrade goes on incrementally instead of re-reading `start_date` onwards. Only
+    the committed copy is taken: whatever the old name left pending locally is re-read, once."""
+    if (pipeline.pipeline_name != defaults.PIPELINE_NAME
+            or pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME)):
+        return False
+    from dlt.common.destination.client import WithStateSync
+    from dlt.pipeline.state_sync import load_pipeline_state_from_destination
+
+    try:
+        with pipeline.destination_client() as client:
+            if not isinstance(client, WithStateSync):
+                return False
+            legacy = load_pipeline_state_from_destination(defaults.LEGACY_PIPELINE_NAME, client)
+    except Exception as exc:  # noqa: BLE001 - no dataset or no state table yet: a first run
+        logger.debug("no state of pipeline %r to adopt: %s", defaults.LEGACY_PIPELINE_NAME, exc)
+        return False
+    source_state = (legacy or {}).get("sources", {}).get(defaults.SOURCE_NAME)
+    if not source_state:
+        return False
+    with pipeline.managed_state() as state:
+        state.setdefault("sources", {})[defaults.SOURCE_NAME] = source_state
+    logger.warning("adopted the incremental state of pipeline %r (the name before 0.2)", defaults.LEGACY_PIPELINE_NAME)
+    return True
 
 
 @contextmanager

@@ -9,6 +9,9 @@ from __future__ import annotations
 # `bsg_campaigns.<table>` ambiguous (the load fails). So `dlt.pipeline(PIPELINE_NAME,
 # destination="duckdb", dataset_name=DATASET_NAME)` writes DEFAULT_DUCKDB_FILE, as the CLI does.
 PIPELINE_NAME = "bsg"
+# Its name until 0.1: a run under PIPELINE_NAME that finds no state adopts this one's
+# (loading.adopt_legacy_state).
+LEGACY_PIPELINE_NAME = "bsg_campaigns"
 DATASET_NAME = "bsg_campaigns"
 SOURCE_NAME = "bsg"  # config section: [sources.bsg] / SOURCES__BSG__*
 DEFAULT_DUCKDB_FILE = f"{PIPELINE_NAME}.duckdb"

@@ -1,0 +1,36 @@
+"""Upgrading from 0.1, when the project's pipeline was called `bsg_campaigns`: the first run under
+the new default name (`bsg`) goes on from the old pipeline's committed state at the destination
+instead of re-reading every campaign since `start_date`."""
+
+from __future__ import annotations
+
+from bsg_campaigns import settings as defaults
+from bsg_campaigns.report import RunReport
+from bsg_campaigns.runner import make_pipeline, run
+
+
+def _run(pipeline, sim) -> RunReport:
+    report = RunReport()
+    run(pipeline, report, build_models=False, base_url=sim.base_url, api_key=sim.api_key, concurrency=4,
+        retry_backoff_seconds=0.01)
+    return report
+
+
+def test_first_run_under_the_new_name_adopts_the_old_pipelines_state(tmp_path, sim):
+    db = tmp_path / "bsg.duckdb"
+    old = make_pipeline(pipelines_dir=str(tmp_path / "old"), duckdb_path=str(db),
+                        pipeline_name=defaults.LEGACY_PIPELINE_NAME)
+    first = _run(old, sim)
+    assert first.new == sim.config.campaigns
+    old_state = old.state["sources"]["bsg"]
+    still_open = len(set(old_state["open"]) | set(old_state["retry"]))
+    assert 0 < still_open < first.new
+
+    sim.reset_stats()
+    upgraded = make_pipeline(pipelines_dir=str(tmp_path / "new"), duckdb_path=str(db))  # an empty pipelines dir
+    assert upgraded.pipeline_name == defaults.PIPELINE_NAME != defaults.LEGACY_PIPELINE_NAME
+    second = _run(upgraded, sim)
+    # Incremental: nothing is new, exactly the campaigns the old pipeline left open are re-read.
+    assert (second.new, second.refreshed) == (0, still_open)
+    assert sim.stats()["detail"] == still_open
+    assert upgraded.state["sources"]["bsg"]["cursors"] == old_state["cursors"]
