@@ -100,10 +100,11 @@ def _destination_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipelines-dir", help="where dlt keeps local pipeline state (default: dlt's)")
 
 
-def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None):
+def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None, read_only: bool = False):
     from .runner import make_pipeline
 
-    return make_pipeline(args.destination, args.dataset, args.pipelines_dir, duckdb_path=duckdb_path)
+    return make_pipeline(args.destination, args.dataset, args.pipelines_dir, duckdb_path=duckdb_path,
+                         read_only=read_only)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -157,7 +158,7 @@ def _write_summary(pipeline: Any, report: RunReport) -> None:
 def _cmd_status(args: argparse.Namespace) -> int:
     from .state import open_campaigns
 
-    pipeline = _pipeline(args)
+    pipeline = _pipeline(args, read_only=True)  # the published DuckDB file: never blocks, nor is blocked by, a run
     try:
         if not pipeline.state.get("sources"):
             pipeline.sync_destination()  # a fresh machine: the state lives at the destination
@@ -194,11 +195,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .runner import build_and_check, source_refresh_hours
+    from .runner import build_and_check, published_snapshot, run_lock, source_refresh_hours
 
     pipeline = _pipeline(args)
     report = RunReport()
-    build_and_check(pipeline, report, source_refresh_hours({}))
+    with run_lock(pipeline), published_snapshot(pipeline):  # views are written like a run's loads
+        build_and_check(pipeline, report, source_refresh_hours({}))
     print("built views: " + ", ".join(report.models))
     print(report.checks.get("text", "no checks"))
     return EXIT_STRICT if args.strict and report.checks.get("failures") else EXIT_OK

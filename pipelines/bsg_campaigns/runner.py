@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from . import settings as defaults
@@ -22,6 +23,7 @@ from .config import ConfigError, validate_identifier
 from .fetch import ApiUnavailable
 from .loading import (causes, duckdb_file, extract_and_load, finish_interrupted_load, load_memory_limit,
                       out_of_memory)
+from .publish import PublishFailed, published_file, publishing, working_copy
 from .report import RunReport
 
 logger = logging.getLogger("bsg_campaigns.runner")
@@ -37,7 +39,11 @@ class RunFailed(Exception):
 
 def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str] = None,
                   pipelines_dir: Optional[str] = None, pipeline_name: str = defaults.PIPELINE_NAME,
-                  duckdb_path: Optional[str] = None) -> dlt.Pipeline:
+                  duckdb_path: Optional[str] = None, read_only: bool = False) -> dlt.Pipeline:
+    """A pipeline for the CLI and the demo. A local DuckDB file (`duckdb_path`, else the configured
+    `destination.duckdb.credentials` path, else ./bsg.duckdb) is loaded through its working copy
+    and published to that path (publish.py), so readers never block a run. `read_only` opens
+    the published file itself, read-only, for commands that only read (status)."""
     try:
         dataset = validate_identifier("dataset_name", dataset_name or defaults.DATASET_NAME)
     except ConfigError:  # a user error (exit 2), not a traceback: it names the CLI flag to fix
@@ -45,12 +51,12 @@ def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str]
                         "underscores, not starting with a digit, at most 63 characters), e.g. --dataset "
                         f"{defaults.DATASET_NAME}. Nothing was run.") from None
     target: Any = destination or "duckdb"
-    if duckdb_path is None and target == "duckdb" and not dlt.config.get("destination.duckdb.credentials"):
-        # dlt would name the file after the pipeline (bsg_campaigns.duckdb); DuckDB then has a
-        # catalog and a schema both called bsg_campaigns and rejects the load as ambiguous.
-        duckdb_path = defaults.DEFAULT_DUCKDB_FILE
+    if duckdb_path is None and target == "duckdb":
+        duckdb_path = _configured_duckdb_file()
     if duckdb_path is not None:
-        target = dlt.destinations.duckdb(str(Path(duckdb_path).resolve()))
+        published = Path(duckdb_path).resolve()
+        target = dlt.destinations.duckdb(DuckDbCredentials(str(published), read_only=True) if read_only
+                                         else str(working_copy(published)))
     kwargs: Dict[str, Any] = {"pipeline_name": pipeline_name, "destination": target, "dataset_name": dataset}
     if pipelines_dir:
         kwargs["pipelines_dir"] = pipelines_dir
@@ -58,6 +64,26 @@ def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str]
         return dlt.pipeline(**kwargs)
     except Exception as exc:  # an unknown destination name, a bad credentials string
         raise UserError(f"Cannot set up destination {destination or 'duckdb'!r}: {exc}") from None
+
+
+def _configured_duckdb_file() -> Optional[str]:
+    """The DuckDB file path the configuration names, the default when it names none, or None
+    when it is not a plain local file (":pipeline:", MotherDuck, a credentials table with its
+    own options): dlt then opens it as configured, without a working copy."""
+    value = dlt.config.get("destination.duckdb.credentials")
+    if value is None:
+        # dlt would name the file after the pipeline (bsg_campaigns.duckdb); DuckDB then has a
+        # catalog and a schema both called bsg_campaigns and rejects the load as ambiguous.
+        return defaults.DEFAULT_DUCKDB_FILE
+    if not isinstance(value, str):
+        return None
+    try:
+        database = DuckDbCredentials(value).database
+    except Exception:  # noqa: BLE001 - an unparsable value: dlt reports it when it resolves it
+        return None
+    if not isinstance(database, str) or database.startswith((":", "md:", "motherduck:")):
+        return None
+    return database
 
 
 def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_models: bool = True,
@@ -73,7 +99,7 @@ def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_mod
         raise UserError(_missing_config_message(exc)) from None
     except ConfigError as exc:
         raise UserError(str(exc)) from None
-    with run_lock(pipeline), _gc_tuned_for_bulk():
+    with run_lock(pipeline), published_snapshot(pipeline), _gc_tuned_for_bulk():
         try:
             if pipeline.has_pending_data:
                 logger.warning("found data from an interrupted run: loading it first")
@@ -85,6 +111,17 @@ def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_mod
         if build_models:
             build_and_check(pipeline, report, source_refresh_hours(source_args))
     return report
+
+
+@contextmanager
+def published_snapshot(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """publish.publishing, its failure as a RunFailed (exit 1). Inside run_lock."""
+    try:
+        with publishing(pipeline):
+            yield
+    except PublishFailed as exc:
+        raise RunFailed(f"{exc}. What this run loaded is committed in the working copy; readers keep the "
+                        "previous snapshot, and the next run publishes it.") from None
 
 
 @contextmanager
@@ -108,10 +145,12 @@ def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
     """One run per pipeline at a time: a second concurrent run stops at once instead of racing
     the first over the same state and load packages. A DuckDB file is locked too: a run from
     another pipelines dir (another user, another DLT_DATA_DIR) writing the same file at the same
-    time would otherwise start from the same committed state and load every row twice."""
+    time would otherwise start from the same committed state and load every row twice. For a
+    published file the lock is next to it and guards its working copy and the publish too."""
     pipeline_lock = Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.run.lock"
     with _exclusive(pipeline_lock, f"Another run of pipeline {pipeline.pipeline_name!r} is in progress"):
         database = duckdb_file(pipeline)
+        database = database and (published_file(database) or database)
         if database is None:
             yield
             return
