@@ -148,7 +148,7 @@ def prepare_working_copy(published: Path) -> Path:
     working.unlink(missing_ok=True)
     _wal(working).unlink(missing_ok=True)
     if published.exists():
-        logger.warning("seeding the working copy %s from %s", working, published)
+        logger.info("seeding the working copy %s from %s", working, published)
         temp = working.with_name(working.name + _TEMP_INFIX + str(os.getpid()))
         _copy_durably(published, temp)
         if _wal(published).exists():
@@ -177,14 +177,18 @@ def publish(working: Path, published: Path) -> bool:
         return False
     temp = published.with_name(published.name + _TEMP_INFIX + str(os.getpid()))
     _copy_durably(working, temp)
-    # A WAL next to the published file belongs to the file about to be replaced (a version that
-    # wrote it directly, killed): DuckDB would replay it into the new snapshot. Its transactions
-    # are in the working copy already (seeded with it).
+    _install(temp, published)
+    _write_marker(working, published)
+    return True
+
+
+def _install(temp: Path, published: Path) -> None:
+    """The publish itself: one rename. A WAL next to the published file belongs to the file
+    about to be replaced (a version that wrote it directly, killed): DuckDB would replay it into
+    the new snapshot. Its transactions are in the working copy already (seeded with it)."""
     _wal(published).unlink(missing_ok=True)
     os.replace(temp, published)
     _fsync_dir(published.parent)
-    _write_marker(working, published)
-    return True
 
 
 def checkpoint(database: Path) -> None:

@@ -55,8 +55,12 @@ def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str]
         duckdb_path = _configured_duckdb_file()
     if duckdb_path is not None:
         published = Path(duckdb_path).resolve()
-        target = dlt.destinations.duckdb(DuckDbCredentials(str(published), read_only=True) if read_only
-                                         else str(working_copy(published)))
+        if read_only:
+            target = dlt.destinations.duckdb(DuckDbCredentials(str(published), read_only=True))
+        else:
+            working = working_copy(published)
+            working.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates the file, not its folder
+            target = dlt.destinations.duckdb(str(working))
     kwargs: Dict[str, Any] = {"pipeline_name": pipeline_name, "destination": target, "dataset_name": dataset}
     if pipelines_dir:
         kwargs["pipelines_dir"] = pipelines_dir
