@@ -8,10 +8,12 @@ import json
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Callable, Dict, Iterator, List, Set, Tuple
 
 import duckdb
+
 from bsg_campaigns.publish import prepare_working_copy, publish, working_copy
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
@@ -65,9 +67,26 @@ else:
 
 
 def start_reader(path: Path, mode: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", READER, str(path), mode], stdin=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", READER, str(path), mode], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return proc
+
+
+@contextmanager
+def held_reader(path: Path) -> Iterator[Tuple[List[int], Callable[[], List[int]]]]:
+    """A reader process holding one read-only connection on `path` throughout: yields its first
+    counts and a function that asks for the counts again over that same connection."""
+    proc = start_reader(path, "hold")
+
+    def ask() -> List[int]:
+        proc.stdin.write("again\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())
+
+    try:
+        yield json.loads(proc.stdout.readline()), ask
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
 
 
 def counts_of(path: Path) -> List[int]:
@@ -87,17 +106,10 @@ def test_a_reader_held_open_for_the_whole_run_blocks_nothing(tmp_path):
         first = run_cli(["run"], sim, paths)
         assert first.returncode == 0, first.stderr
         generation_1 = snapshot_db(paths.db)
-        reader = start_reader(paths.db, "hold")
-        try:
-            held_before = json.loads(reader.stdout.readline())
+        with held_reader(paths.db) as (held_before, ask):
             sim.advance(hours=30)  # new campaigns, refreshed counts: the second run changes every table
             second = run_cli(["run"], sim, paths)
-            reader.stdin.write("again\n")
-            reader.stdin.flush()
-            held_after = json.loads(reader.stdout.readline())
-        finally:
-            reader.stdin.close()
-            reader.wait(timeout=30)
+            held_after = ask()
         status = run_cli(["status", "--json"], sim, paths)
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr
@@ -207,18 +219,11 @@ def test_models_and_status_work_while_a_reader_holds_the_file(tmp_path):
     paths = CliPaths(tmp_path)
     with Simulator(SimulatorConfig(seed=5, campaigns=30)).start() as sim:
         assert run_cli(["run", "--no-models"], sim, paths).returncode == 0
-        reader = start_reader(paths.db, "hold")
-        try:
-            held = json.loads(reader.stdout.readline())
+        with held_reader(paths.db) as (held, ask):
             models = run_cli(["models"], sim, paths)
             shutil.rmtree(paths.data_dir)
             status = run_cli(["status", "--json"], sim, paths)
-            reader.stdin.write("again\n")
-            reader.stdin.flush()
-            held_after = json.loads(reader.stdout.readline())
-        finally:
-            reader.stdin.close()
-            reader.wait(timeout=30)
+            held_after = ask()
     assert models.returncode == 0, models.stderr
     assert held_after == held and held[4] == -1  # the held snapshot has no views
     assert counts_of(paths.db)[4] == held[0] > 0  # the views were published
