@@ -6,7 +6,7 @@ a second process holds a read-only connection open on the file, as a BI tool doe
     python -m benchmarks.readers_bench [--quick] [--campaigns N] [--workdir DIR]
 
 Prints a markdown table (BENCHMARKS.md, "Readers while runs load") and writes
-benchmarks/results/readers.json. Each variant runs in its own process (peak RSS from wait4).
+benchmarks/results/readers.json (--quick: benchmarks/results-quick/). Each variant runs in its own process (peak RSS from wait4).
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def parent(argv: List[str]) -> int:
     opts = parser.parse_args(argv)
     campaigns = opts.campaigns or (2_000 if opts.quick else 100_000)
     workdir = Path(opts.workdir or tempfile.mkdtemp(prefix="bsg_readers_bench_"))
-    out = REPO / "benchmarks" / "results" / ("readers-quick.json" if opts.quick else "readers.json")
+    out = REPO / "benchmarks" / ("results-quick" if opts.quick else "results") / "readers.json"
+    out.parent.mkdir(exist_ok=True)
     results: Dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     results.setdefault("variants", {})
     results["campaigns"] = campaigns

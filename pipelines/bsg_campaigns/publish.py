@@ -103,11 +103,12 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _remove_temp_files(folder: Path) -> None:
-    """Copies a killed run left half-written (never renamed into place, so never read)."""
+def _remove_temp_files(folder: Path, name: str) -> None:
+    """Copies of `name` a killed run left half-written (never renamed into place, so never read).
+    Only this file's: another file in the same folder may be publishing under its own lock."""
     if not folder.is_dir():
         return
-    for leftover in folder.glob(f"*{_TEMP_INFIX}*"):
+    for leftover in folder.glob(f"{name}{_TEMP_INFIX}*"):
         logger.info("removing %s, left by an interrupted publish", leftover)
         leftover.unlink(missing_ok=True)
 
@@ -137,10 +138,14 @@ def prepare_working_copy(published: Path) -> Path:
     file now published. Call under the run lock."""
     working = working_copy(published)
     working.parent.mkdir(parents=True, exist_ok=True)
-    _remove_temp_files(working.parent)
-    _remove_temp_files(published.parent)
+    for name in (working.name, MARKER):
+        _remove_temp_files(working.parent, name)
+    _remove_temp_files(published.parent, published.name)
     marker = _read_marker(working)
-    if working.exists() and marker is not None and marker.get("published") == _identity(published):
+    # A WAL next to the published file means someone wrote it (a version that wrote the file
+    # directly, a read-write connection): its content is then newer than the marker says.
+    if (working.exists() and marker is not None and marker.get("published") == _identity(published)
+            and not _wal(published).exists()):
         return working
     # Stale or missing: the published file is the truth. Drop what the working copy holds
     # (its marker first, so a kill half-way through is seen as stale again), then copy.
@@ -177,6 +182,8 @@ def publish(working: Path, published: Path) -> bool:
         return False
     temp = published.with_name(published.name + _TEMP_INFIX + str(os.getpid()))
     _copy_durably(working, temp)
+    if published.exists():  # readers' access as the user set it (e.g. a BI service's group)
+        shutil.copymode(published, temp)
     _install(temp, published)
     _write_marker(working, published)
     return True
