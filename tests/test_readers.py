@@ -110,7 +110,6 @@ def test_a_reader_held_open_for_the_whole_run_blocks_nothing(tmp_path):
             sim.advance(hours=30)  # new campaigns, refreshed counts: the second run changes every table
             second = run_cli(["run"], sim, paths)
             held_after = ask()
-        status = run_cli(["status", "--json"], sim, paths)
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr
     assert held_after == held_before  # the open connection still reads its own snapshot
@@ -131,7 +130,6 @@ def test_a_reader_held_open_for_the_whole_run_blocks_nothing(tmp_path):
     assert after == [len(generation_2["campaigns"]), len(generation_2["campaign_statistics"]),
                      len(generation_2["campaign_statistics_history"]), 0, len(generation_2["campaigns"])]
     assert not list(tmp_path.glob("bsg.duckdb.wal")) and not list(tmp_path.glob("*bsg-tmp*"))
-    assert status.returncode == 0 and json.loads(status.stdout)["last_run"]["new"] == len(new_ids)
 
 
 def test_a_reader_looping_during_runs_always_sees_one_whole_generation(tmp_path):
