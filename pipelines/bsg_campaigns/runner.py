@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -21,8 +22,8 @@ from . import settings as defaults
 from .client import ApiError, AuthError
 from .config import ConfigError, validate_identifier
 from .fetch import ApiUnavailable
-from .loading import (causes, duckdb_file, extract_and_load, finish_interrupted_load, load_memory_limit,
-                      out_of_memory)
+from .loading import (causes, drop_unfinished_schema_writes, duckdb_file, extract_and_load,
+                      finish_interrupted_load, load_memory_limit, out_of_memory)
 from .publish import PublishFailed, published_file, publishing, working_copy
 from .report import RunReport
 
@@ -64,6 +65,7 @@ def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str]
     kwargs: Dict[str, Any] = {"pipeline_name": pipeline_name, "destination": target, "dataset_name": dataset}
     if pipelines_dir:
         kwargs["pipelines_dir"] = pipelines_dir
+    drop_unfinished_schema_writes(Path(pipelines_dir or get_dlt_pipelines_dir()) / pipeline_name)
     try:
         return dlt.pipeline(**kwargs)
     except Exception as exc:  # an unknown destination name, a bad credentials string
