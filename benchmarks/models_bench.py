@@ -103,6 +103,7 @@ def main(p: Dict[str, Any]) -> Dict[str, Any]:
 
     from benchmarks.datagen import make_records
     from benchmarks.load_path import records_source
+    from bsg_campaigns.loading import duckdb_file
     from bsg_campaigns.report import RunReport
     from bsg_campaigns.runner import build_and_check, make_pipeline
 
@@ -116,7 +117,7 @@ def main(p: Dict[str, Any]) -> Dict[str, Any]:
     pipeline.run(records_source(make_records(seed_n)))
     dataset = pipeline.dataset_name
     started = time.perf_counter()
-    con = duckdb.connect(str(db_path))
+    con = duckdb.connect(str(duckdb_file(pipeline)))  # the file dlt loads (the working copy, publish.py)
     for table in ("campaigns", "campaign_statistics", "campaign_statistics_history"):
         _replicate(con, dataset, table, copies)
     rows = {t: con.execute(f"select count(*) from {dataset}.{t}").fetchone()[0]

@@ -144,10 +144,11 @@ def _destination_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipelines-dir", help="where dlt keeps local pipeline state (default: dlt's)")
 
 
-def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None):
+def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None, read_only: bool = False):
     from .runner import make_pipeline
 
-    return make_pipeline(args.destination, args.dataset, args.pipelines_dir, duckdb_path=duckdb_path)
+    return make_pipeline(args.destination, args.dataset, args.pipelines_dir, duckdb_path=duckdb_path,
+                         read_only=read_only)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -207,13 +208,14 @@ def _write_summary(pipeline: Any, report: RunReport) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from .loading import duckdb_file
+    from .runner import destination_unreachable
     from .state import open_campaigns
 
-    from .runner import destination_unreachable
-
-    pipeline = _pipeline(args)
+    pipeline = _pipeline(args, read_only=True)  # the published DuckDB file: never blocks, nor is blocked by, a run
+    database = duckdb_file(pipeline)
     try:
-        if not pipeline.state.get("sources"):
+        if not pipeline.state.get("sources") and (database is None or database.exists()):
             # A fresh machine: the state lives at the destination. A dataset that does not
             # exist yet is not an error (dlt finds no state); a warehouse it cannot reach is.
             pipeline.sync_destination()
@@ -250,11 +252,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .runner import build_and_check, source_refresh_hours
+    from .runner import build_and_check, published_snapshot, run_lock, source_refresh_hours
 
     pipeline = _pipeline(args)
     report = RunReport()
-    build_and_check(pipeline, report, source_refresh_hours({}))
+    with run_lock(pipeline), published_snapshot(pipeline):  # views are written like a run's loads
+        build_and_check(pipeline, report, source_refresh_hours({}))
     print("built views: " + ", ".join(report.models))
     print(report.checks.get("text", "no checks"))
     return EXIT_STRICT if args.strict and report.checks.get("failures") else EXIT_OK

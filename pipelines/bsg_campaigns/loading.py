@@ -276,6 +276,25 @@ def finish_interrupted_load(pipeline: dlt.Pipeline, memory_limit: str) -> None:
         load(pipeline, memory_limit)
 
 
+# dlt's FileStorage.save_atomic writes a file as `<uniq_id(8)>` (16 hex digits) in the target
+# folder, then renames it. Killed in between, the temporary file stays in the pipeline's schemas
+# folder, dlt lists it as a schema named like that, and every later run fails at its sync step
+# (InvalidSchemaName '9db56bcdeb07d583': tests/reliability/test_crashes.py hit it once).
+_UNFINISHED_ATOMIC_WRITE = re.compile(r"^[0-9a-f]{16}$")
+
+
+def drop_unfinished_schema_writes(working_dir: Path) -> None:
+    """Remove what a kill left half-saved in a pipeline's schemas folder (see above). Before
+    dlt.pipeline() attaches to `working_dir`: dlt lists the schemas when it creates the object."""
+    folder = working_dir / "schemas"
+    if not folder.is_dir():
+        return
+    for leftover in folder.iterdir():
+        if leftover.is_file() and _UNFINISHED_ATOMIC_WRITE.match(leftover.name):
+            logger.warning("removing %s, a schema file an interrupted run left half-written", leftover)
+            leftover.unlink()
+
+
 def _drop_committed_extracted_packages(pipeline: dlt.Pipeline) -> None:
     """dlt's normalize commits a package by renaming it into the load storage, then deletes the
     extracted copy; "do not kill this process" in between, its log says. A SIGKILL there leaves

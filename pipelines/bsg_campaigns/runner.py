@@ -17,6 +17,8 @@ import dlt
 from dlt.common.configuration.exceptions import (ConfigFieldMissingException, ConfigValueCannotBeCoercedException,
                                                  flatten_traces)
 from dlt.common.exceptions import DltException, MissingDependencyException
+from dlt.common.pipeline import get_dlt_pipelines_dir
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from . import settings as defaults
@@ -24,8 +26,9 @@ from .client import ApiError, AuthError
 from .config import (SETTING_NAMES, ConfigError, PostgresCredentialsPasswordOptional, coercion_error, resolve_settings,
                      validate_identifier)
 from .fetch import ApiUnavailable
-from .loading import (causes, duckdb_file, extract_and_load, finish_interrupted_load, load_memory_limit,
-                      out_of_memory)
+from .loading import (causes, drop_unfinished_schema_writes, duckdb_file, extract_and_load,
+                      finish_interrupted_load, load_memory_limit, out_of_memory)
+from .publish import PublishFailed, published_file, publishing, working_copy
 from .report import RunReport
 
 logger = logging.getLogger("bsg_campaigns.runner")
@@ -41,7 +44,11 @@ class RunFailed(Exception):
 
 def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str] = None,
                   pipelines_dir: Optional[str] = None, pipeline_name: str = defaults.PIPELINE_NAME,
-                  duckdb_path: Optional[str] = None) -> dlt.Pipeline:
+                  duckdb_path: Optional[str] = None, read_only: bool = False) -> dlt.Pipeline:
+    """A pipeline for the CLI and the demo. A local DuckDB file (`duckdb_path`, else the configured
+    `destination.duckdb.credentials` path, else ./bsg.duckdb) is loaded through its working copy
+    and published to that path (publish.py), so readers never block a run. `read_only` opens
+    the published file itself, read-only, for commands that only read (status)."""
     try:
         dataset = validate_identifier("dataset_name", dataset_name or defaults.DATASET_NAME)
     except ConfigError:  # a user error (exit 2), not a traceback: it names the CLI flag to fix
@@ -49,17 +56,22 @@ def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str]
                         "underscores, not starting with a digit, at most 63 characters), e.g. --dataset "
                         f"{defaults.DATASET_NAME}. Nothing was run.") from None
     target: Any = destination or "duckdb"
-    if duckdb_path is None and target == "duckdb" and not dlt.config.get("destination.duckdb.credentials"):
-        # dlt's own default would be <pipeline name>.duckdb in the working dir; resolved here
-        # so the run lock and the memory cap see the same path.
-        duckdb_path = defaults.DEFAULT_DUCKDB_FILE
+    if duckdb_path is None and target == "duckdb":
+        duckdb_path = _configured_duckdb_file()
     if duckdb_path is not None:
-        target = dlt.destinations.duckdb(str(Path(duckdb_path).resolve()))
+        published = Path(duckdb_path).resolve()
+        if read_only:
+            target = dlt.destinations.duckdb(DuckDbCredentials(str(published), read_only=True))
+        else:
+            working = working_copy(published)
+            working.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates the file, not its folder
+            target = dlt.destinations.duckdb(str(working))
     elif target == "postgres":
         target = _postgres(pipeline_name)
     kwargs: Dict[str, Any] = {"pipeline_name": pipeline_name, "destination": target, "dataset_name": dataset}
     if pipelines_dir:
         kwargs["pipelines_dir"] = pipelines_dir
+    drop_unfinished_schema_writes(Path(pipelines_dir or get_dlt_pipelines_dir()) / pipeline_name)
     try:
         return dlt.pipeline(**kwargs)
     except Exception as exc:  # an unknown destination name, a bad credentials string
@@ -101,6 +113,26 @@ def _postgres(pipeline_name: str) -> Any:
     return dlt.destinations.postgres(credentials=credentials)
 
 
+def _configured_duckdb_file() -> Optional[str]:
+    """The DuckDB file path the configuration names, the default when it names none, or None
+    when it is not a plain local file (":pipeline:", MotherDuck, a credentials table with its
+    own options): dlt then opens it as configured, without a working copy."""
+    value = dlt.config.get("destination.duckdb.credentials")
+    if value is None:
+        # dlt's own default would be <pipeline name>.duckdb in the working dir; resolved here
+        # so the working copy, the run lock and the memory cap see the same path.
+        return defaults.DEFAULT_DUCKDB_FILE
+    if not isinstance(value, str):
+        return None
+    try:
+        database = DuckDbCredentials(value).database
+    except Exception:  # noqa: BLE001 - an unparsable value: dlt reports it when it resolves it
+        return None
+    if not isinstance(database, str) or database.startswith((":", "md:", "motherduck:")):
+        return None
+    return database
+
+
 def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_models: bool = True,
         **source_args: Any) -> RunReport:
     """Extract and load. `source_args`: settings (config.SourceSettings fields) override the
@@ -115,7 +147,7 @@ def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_mod
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     memory_limit = load_memory_limit(settings)
-    with run_lock(pipeline), _gc_tuned_for_bulk():
+    with run_lock(pipeline), published_snapshot(pipeline), _gc_tuned_for_bulk():
         try:
             if pipeline.has_pending_data:
                 logger.warning("found data from an interrupted run: loading it first")
@@ -127,6 +159,17 @@ def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_mod
         if build_models:
             build_and_check(pipeline, report, settings.refresh_window_hours)
     return report
+
+
+@contextmanager
+def published_snapshot(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """publish.publishing, its failure as a RunFailed (exit 1). Inside run_lock."""
+    try:
+        with publishing(pipeline):
+            yield
+    except PublishFailed as exc:
+        raise RunFailed(f"{exc}. What this run loaded is committed in the working copy; readers keep the "
+                        "previous snapshot, and the next run publishes it.") from None
 
 
 @contextmanager
@@ -150,10 +193,12 @@ def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
     """One run per pipeline at a time: a second concurrent run stops at once instead of racing
     the first over the same state and load packages. A DuckDB file is locked too: a run from
     another pipelines dir (another user, another DLT_DATA_DIR) writing the same file at the same
-    time would otherwise start from the same committed state and load every row twice."""
+    time would otherwise start from the same committed state and load every row twice. For a
+    published file the lock is next to it and guards its working copy and the publish too."""
     pipeline_lock = Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.run.lock"
     with _exclusive(pipeline_lock, f"Another run of pipeline {pipeline.pipeline_name!r} is in progress"):
         database = duckdb_file(pipeline)
+        database = database and (published_file(database) or database)
         if database is None:
             yield
             return

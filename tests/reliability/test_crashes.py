@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import Dict, Optional
 
 import pytest
 
+from bsg_campaigns.publish import working_copy
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 
@@ -102,6 +104,7 @@ def crash_refs(tmp_path_factory):
         seen = watch(proc, sim, paths.working_dir)
         assert proc.returncode == 0, proc.stderr.read()
         timings = Timings(sim.stats()["detail"], seen["extracted"], seen["normalized"], seen["loaded"])
+        ref_t = snapshot_db(paths.db)  # what readers see after the run at T
         sim.advance(hours=1)
         assert run_cli(["run", "--no-models"], sim, paths, **CLI_ENV).returncode == 0
         ref_b = snapshot_db(paths.db)
@@ -110,7 +113,7 @@ def crash_refs(tmp_path_factory):
         harness = Harness(root / "a", sim, "a")
         harness.run()
         ref_a = snapshot_db(harness.db_path)
-    return timings, ref_a, ref_b
+    return timings, ref_a, ref_b, ref_t
 
 
 def kill_plan(trial: int, timings: Timings):
@@ -132,21 +135,22 @@ def kill_plan(trial: int, timings: Timings):
 
 @pytest.mark.parametrize("trial", range(CRASH_TRIALS))
 def test_sigkill_then_rerun_equals_uninterrupted(trial, tmp_path, crash_refs, record):
-    timings, ref_a, ref_b = crash_refs
+    timings, ref_a, ref_b, _ = crash_refs
     target, when, kill_when = kill_plan(trial, timings)
     paths = CliPaths(tmp_path)
+    loaded = working_copy(paths.db)  # dlt's destination; readers see paths.db once published
     with new_sim() as sim:
         proc = start_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
         seen = watch(proc, sim, paths.working_dir, kill_when)
         # A run that ended before the kill proves nothing about a kill: the trial fails.
         killed = "killed" in seen and proc.returncode == -signal.SIGKILL
         hit = package_phase(paths.working_dir) if killed else "completed before the kill"
-        after_kill = snapshot_db(paths.db)
-        orphan_states = uncommitted_state_rows(paths.db)
+        after_kill = snapshot_db(loaded)
+        orphan_states = uncommitted_state_rows(loaded)
         # Right after the kill: the destination's committed state (what dlt would restore) is never
         # ahead of its rows, and a local state ahead of it is carried by a pending package.
-        violations = state_violations(_source_state(destination_state(paths.db)), after_kill, sim)
-        local_ahead = _local_version(paths) > _version(destination_state(paths.db))
+        violations = state_violations(_source_state(destination_state(loaded)), after_kill, sim)
+        local_ahead = _local_version(paths) > _version(destination_state(loaded))
         pending = hit in ("normalize", "load")
         sim.advance(hours=1)
         rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
@@ -154,6 +158,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(trial, tmp_path, crash_refs, re
         violations += state_violations(_source_state(destination_state(paths.db)), final, sim)
     expected = ref_a if hit == "extract" else ref_b
     result = compare(expected, final)
+    assert snapshot_db(loaded) == final  # the re-run published everything it loaded
     dups = sum(duplicate_rows(paths.db).values())
     ok = (killed and rerun.returncode == 0 and result["identical"] and dups == 0 and not violations
           and (not local_ahead or pending))
@@ -212,24 +217,67 @@ def test_sigkill_between_normalize_commit_and_cleanup(tmp_path, crash_refs, reco
     assert dups == 0 and result["identical"], result
 
 
+@pytest.mark.parametrize("window", ["publish-copy", "publish-rename", "seed-copy"])
+def test_sigkill_during_publish(window, tmp_path, crash_refs, record):
+    """The publish (publish.py): killed half-way through copying the working copy next to the
+    published file, right after the rename (before its bookkeeping), or half-way through seeding
+    a missing working copy from an existing file. Right after the kill readers see one whole
+    generation (none yet, or the run at T); the re-run at T+1h converges to exactly the
+    uninterrupted T, T+1h, and leaves no temporary file and no WAL next to the file."""
+    _, _, ref_b, ref_t = crash_refs
+    paths = CliPaths(tmp_path)
+    with new_sim() as sim:
+        if window == "seed-copy":  # an existing file without its working copy: an upgrade, a new machine
+            assert run_cli(["run", "--no-models"], sim, paths, **CLI_ENV).returncode == 0
+            shutil.rmtree(working_copy(paths.db).parent)
+        killed = _kill_at(window, sim, paths)
+        half_copies = [p.name for p in paths.root.rglob("*bsg-tmp*")]
+        readers_saw = snapshot_db(paths.db)
+        sim.advance(hours=1)
+        rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
+        final = snapshot_db(paths.db)
+        violations = state_violations(_source_state(destination_state(paths.db)), final, sim)
+    before = {name: [] for name in ref_t} if window == "publish-copy" else ref_t
+    result = compare(ref_b, final)
+    dups = sum(duplicate_rows(paths.db).values())
+    leftovers = [p.name for p in paths.root.rglob("*") if "bsg-tmp" in p.name or p.name.endswith(".wal")]
+    ok = (killed.returncode == -signal.SIGKILL and readers_saw == before and rerun.returncode == 0
+          and result["identical"] and dups == 0 and not violations and not leftovers)
+    record(SECTION, f"SIGKILL during the publish ({window})", ok=ok, lost=result["lost"], duplicates=dups,
+           outcome="readers saw one whole generation; re-run identical, nothing left behind" if ok else
+           f"differs: {result['differing_tables']} leftovers {leftovers}", half_copies=len(half_copies))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (window == "publish-rename") != bool(half_copies), half_copies  # the kill hit the copy
+    assert readers_saw == before
+    assert rerun.returncode == 0, rerun.stderr
+    assert not violations, violations
+    assert dups == 0 and result["identical"], result
+    assert snapshot_db(working_copy(paths.db)) == final
+    assert not leftovers, leftovers
+
+
 def _kill_after_commit_then_rerun(tmp_path: Path, crash_refs, kill_after: str, after_kill=None):
     """kill_after_commit.py with KILL_AFTER_TABLE=`kill_after` at T, a plain re-run at T+1h,
     compared with the uninterrupted reference B. `after_kill(working_dir)` looks at what the
     kill left before the re-run. Returns (killed, rerun, violations, comparison, duplicates,
     what after_kill saw)."""
-    _, _, ref_b = crash_refs
+    _, _, ref_b, _ = crash_refs
     paths = CliPaths(tmp_path)
-    script = Path(__file__).with_name("kill_after_commit.py")
     with new_sim() as sim:
-        killed = subprocess.run([sys.executable, str(script), "run", "--no-models"], cwd=paths.root,
-                                env=cli_env(sim, paths, KILL_AFTER_TABLE=kill_after, **CLI_ENV),
-                                capture_output=True, text=True, timeout=180)
+        killed = _kill_at(kill_after, sim, paths)
         seen = after_kill(paths.working_dir) if after_kill is not None else None
         sim.advance(hours=1)
         rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
         final = snapshot_db(paths.db)
         violations = state_violations(_source_state(destination_state(paths.db)), final, sim)
     return killed, rerun, violations, compare(ref_b, final), sum(duplicate_rows(paths.db).values()), seen
+
+
+def _kill_at(kill_after: str, sim: Simulator, paths: CliPaths) -> subprocess.CompletedProcess:
+    script = Path(__file__).with_name("kill_after_commit.py")
+    return subprocess.run([sys.executable, str(script), "run", "--no-models"], cwd=paths.root,
+                          env=cli_env(sim, paths, KILL_AFTER_TABLE=kill_after, **CLI_ENV),
+                          capture_output=True, text=True, timeout=180)
 
 
 def _source_state(state: Optional[dict]) -> Optional[dict]:
