@@ -21,7 +21,7 @@ from . import settings as defaults
 from .config import ConfigError
 from .loading import finish_interrupted_load, load_memory_limit
 from .report import RunReport
-from .runner import RunFailed, UserError, run_lock, source_refresh_hours
+from .runner import RunFailed, UserError, published_snapshot, run_lock, source_refresh_hours
 from .runner import run as _runner_run
 
 if TYPE_CHECKING:  # the analyst layer (sqlglot) loads only when models are built
@@ -53,12 +53,14 @@ def exclusive_run(pipeline: dlt.Pipeline) -> Iterator[dlt.Pipeline]:
     touching nothing. Then it loads what an interrupted run left pending, without loading any of
     its rows twice (dlt alone would re-run jobs that had already committed, and its `run()` would
     load only those leftovers and ignore the new data). Raises `UserError` for a bad
-    `duckdb_load_memory_limit` setting; a failing load raises dlt's `PipelineStepFailed`."""
+    `duckdb_load_memory_limit` setting; a failing load raises dlt's `PipelineStepFailed`. On a
+    DuckDB working copy (`publish.working_copy(path)` as the file, what the CLI does) the
+    completed loads are published to `path` when the block ends, so readers never block it."""
     try:
         memory_limit = load_memory_limit()
     except ConfigError as exc:
         raise UserError(str(exc)) from None
-    with run_lock(pipeline):
+    with run_lock(pipeline), published_snapshot(pipeline):
         if pipeline.has_pending_data:
             finish_interrupted_load(pipeline, memory_limit)
         yield pipeline
@@ -72,6 +74,13 @@ def build_models_and_checks(pipeline: dlt.Pipeline, *, refresh_window_hours: Opt
     last run set out to read with what it loaded, from the source state that run committed.
     `refresh_window_hours` defaults to the configured one. With `strict`, a failed
     error-severity check raises `ChecksFailed` (to fail an orchestrator's task)."""
+    with run_lock(pipeline), published_snapshot(pipeline):  # views are written like a run's loads
+        return models_and_checks(pipeline, refresh_window_hours=refresh_window_hours, strict=strict)
+
+
+def models_and_checks(pipeline: dlt.Pipeline, *, refresh_window_hours: Optional[float] = None,
+                      strict: bool = False) -> ModelsAndChecks:
+    """`build_models_and_checks` for a caller that already holds the run lock (a run)."""
     from .models import CheckContext, build_models_and_run_checks
 
     hours = source_refresh_hours({} if refresh_window_hours is None else

@@ -231,10 +231,10 @@ def _exclusive(lock_path: Path, busy: str) -> Iterator[None]:
 def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float) -> None:
     """Rebuild the SQL views and run the data-quality checks (the analyst layer) into `report`."""
     try:
-        from .library import build_models_and_checks
+        from .library import models_and_checks
     except ImportError:  # the analyst layer is optional for a bare extract
         return
-    result = build_models_and_checks(pipeline, refresh_window_hours=refresh_window_hours)
+    result = models_and_checks(pipeline, refresh_window_hours=refresh_window_hours)
     report.models, checks = result.views, result.checks
     report.checks = checks.to_dict()
     report.checks["summary"] = (f"{len(checks.failures)} failed, {len(checks.warnings)} warnings, "
