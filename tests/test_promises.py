@@ -14,6 +14,7 @@ from typing import Dict
 import duckdb
 import pytest
 
+from bsg_campaigns.settings import PIPELINE_NAME
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 from test_cli import bsg
@@ -155,12 +156,12 @@ def test_status_shows_the_cursors_open_campaigns_and_last_run(tmp_path):
 
 
 def test_last_run_json_is_the_summary_of_the_last_run(tmp_path):
-    """<pipelines dir>/bsg_campaigns/last_run.json: the very summary `--json` printed; after a
+    """<pipelines dir>/<pipeline>/last_run.json: the very summary `--json` printed; after a
     failed run, that run's status and error."""
     with Simulator(SimulatorConfig(seed=27, campaigns=30)).start() as sim:
         run = bsg(["run", "--json", "--no-models"], tmp_path, sim)
         assert run.returncode == 0, run.stderr
-        [last_run] = list((tmp_path / "dlt_data").rglob("bsg_campaigns/last_run.json"))
+        [last_run] = list((tmp_path / "dlt_data").rglob(f"{PIPELINE_NAME}/last_run.json"))
         written = json.loads(last_run.read_text())
         assert written == json.loads(run.stdout)
         assert written["status"] == "ok" and written["error"] is None and written["mode"] == "incremental"
