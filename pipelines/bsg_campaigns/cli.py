@@ -27,6 +27,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         logging.getLogger("dlt").setLevel(logging.ERROR)
+        # dlt logs a failing step at ERROR, with tracebacks, before it raises; the runner turns
+        # that exception into one paragraph, so dlt's lines only repeat it (-v shows them). A
+        # filter, not a level: dlt re-initialises its logger's level from its runtime config.
+        logging.getLogger("dlt").addFilter(_drop_dlt_errors)
     from dlt.common.configuration.exceptions import ConfigProviderException
 
     from .config import ConfigError
@@ -85,6 +89,10 @@ def _campaign_id(value: str) -> int:
     if number <= 0:
         raise argparse.ArgumentTypeError(f"{value!r} is not a campaign id (a positive whole number)")
     return number
+
+
+def _drop_dlt_errors(record: logging.LogRecord) -> bool:
+    return not logging.ERROR <= record.levelno < logging.CRITICAL
 
 
 def _parser() -> argparse.ArgumentParser:

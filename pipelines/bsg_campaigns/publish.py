@@ -243,7 +243,8 @@ def publishing(pipeline: Any) -> Iterator[None]:
 
 def _publish_complete_loads(pipeline: Any, database: Path, published: Path) -> None:
     if pipeline.has_pending_data:
-        logger.warning("a load is pending: %s keeps its last snapshot until a run completes it", published)
+        # info: the run's own error (exit 1) already says the data stays pending
+        logger.info("a load is pending: %s keeps its last snapshot until a run completes it", published)
         return
     import duckdb
 
