@@ -171,9 +171,8 @@ def resolve_settings(pipeline_name: Optional[str] = None, **explicit: Any) -> So
     except ConfigError as exc:
         if exc.setting not in explicit:
             raise
-        # an argument wins over every provider: the value to fix is the one passed, not a file's
-        raise ConfigError(exc.setting, exc.problem, fix=f"Fix the `{exc.setting}` argument passed to the "
-                          "connector (bsg_source / run).") from None
+        # an argument wins over every provider: never name a file that also sets it as the origin
+        raise ConfigError(exc.setting, exc.problem) from None
     except ConfigValueCannotBeCoercedException as exc:
         raise coercion_error(exc, pipeline_name) from None
     except ValueNotSecretException:
