@@ -447,3 +447,31 @@ def test_pipeline_dataset_arrow_and_df_return_the_rows(harness: Harness, sim: Si
     frame = dataset["campaign_statistics"].df()
     assert sorted(frame["campaign_id"].unique().tolist()) == sorted(expected)
     assert int(frame["message_count"].sum()) == harness.query("select sum(message_count) from campaign_statistics")[0][0]
+
+
+OLD_DUCKDB = "2.0.1"  # what bsg-campaigns 0.1 resolved to: it writes storage version 69
+
+
+def test_a_file_written_by_duckdb_2_is_one_paragraph_exit_2_with_the_conversion(tmp_path, sim):
+    """An upgrade from 0.1: its bsg.duckdb was written by duckdb 2.0.1, which this install's 1.x
+    cannot open. The run stops with exit 2 and the one-time conversion, no traceback, and leaves
+    the user's file as it was."""
+    from test_cli import bsg
+
+    old = tmp_path / "duckdb-old"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(old),
+                           f"duckdb=={OLD_DUCKDB}"], capture_output=True, text=True)
+    assert done.returncode == 0, explain(done)
+    database = tmp_path / "cli.duckdb"
+    written = subprocess.run([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+                              "c.execute('create schema bsg_campaigns; create table bsg_campaigns.kept (a int)'); "
+                              "c.close()", str(database)], env={**os.environ, "PYTHONPATH": str(old)},
+                             capture_output=True, text=True)
+    assert written.returncode == 0, explain(written)
+    before = database.read_bytes()
+    refused = bsg(["run", "--no-models"], tmp_path, sim)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "written by a newer DuckDB (storage version 69" in refused.stderr
+    assert "EXPORT DATABASE" in refused.stderr and "IMPORT DATABASE" in refused.stderr
+    assert database.read_bytes() == before

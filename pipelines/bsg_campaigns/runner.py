@@ -273,6 +273,8 @@ def _translated(exc: BaseException) -> Exception:
                          "[sources.bsg] in .dlt/config.toml (SOURCES__BSG__DUCKDB_LOAD_MEMORY_LIMIT; \"\" = "
                          "DuckDB's default) or free memory on this machine. The extracted data stays pending "
                          "and the next run loads it first.")
+    if newer_duckdb_file(exc):
+        return UserError(NEWER_DUCKDB_FILE)
     if isinstance(cause, AuthError):
         return UserError(
             f"The BSG API rejected the api key ({cause}). Check `api_key` under [sources.bsg] in "
@@ -298,6 +300,21 @@ def _translated(exc: BaseException) -> Exception:
     return RunFailed(f"The pipeline failed during {step} (destination {_destination_name(exc)}): "
                      f"{type(cause).__name__}: {_first_line(cause)} Data already extracted stays pending and is "
                      "loaded first by the next run.")
+
+
+# DuckDB 2.x writes storage version 69, which the duckdb 1.x this package pins (so that BI tools
+# can read the file) cannot open: e.g. a file an install of 0.1 (duckdb 2.0.1) wrote.
+_NEWER_STORAGE = "database file with version number"
+NEWER_DUCKDB_FILE = (
+    "The DuckDB file was written by a newer DuckDB (storage version 69: duckdb 2.x, which bsg-campaigns 0.1 "
+    "installed) than this install reads (duckdb 1.x, so that BI tools and the duckdb CLI 1.5 can open it). "
+    "Convert it once: with duckdb 2.x run EXPORT DATABASE 'bsg_dump', then with this install's duckdb run "
+    "IMPORT DATABASE 'bsg_dump' into a new file and put it in place (README, \"Installing / DuckDB versions\"); "
+    "or move the file aside to load afresh. Nothing was loaded.")
+
+
+def newer_duckdb_file(exc: BaseException) -> bool:
+    return any(_NEWER_STORAGE in str(cause) for cause in causes(exc))
 
 
 def destination_unreachable(pipeline: dlt.Pipeline, exc: BaseException) -> Exception:
