@@ -396,9 +396,13 @@ def test_github_workflow_steps_run_as_written(tmp_path, postgres_database, clone
 @pytest.fixture(scope="session")
 def bi_duckdb(tmp_path_factory) -> Path:
     """DuckDB 1.5.6 installed on its own (`pip install --target`), as a BI tool bundles it."""
-    target = tmp_path_factory.mktemp("duckdb-bi")
+    return duckdb_on_its_own(BI_DUCKDB, tmp_path_factory.mktemp("duckdb-bi"))
+
+
+def duckdb_on_its_own(version: str, target: Path) -> Path:
+    """`duckdb==version` in its own folder (`pip install --target`), for PYTHONPATH."""
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                           f"duckdb=={BI_DUCKDB}"], capture_output=True, text=True)
+                           f"duckdb=={version}"], capture_output=True, text=True)
     assert done.returncode == 0, explain(done)
     return target
 
@@ -458,10 +462,7 @@ def test_a_file_written_by_duckdb_2_is_one_paragraph_exit_2_with_the_conversion(
     the user's file as it was."""
     from test_cli import bsg
 
-    old = tmp_path / "duckdb-old"
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(old),
-                           f"duckdb=={OLD_DUCKDB}"], capture_output=True, text=True)
-    assert done.returncode == 0, explain(done)
+    old = duckdb_on_its_own(OLD_DUCKDB, tmp_path / "duckdb-old")
     database = tmp_path / "cli.duckdb"
     written = subprocess.run([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
                               "c.execute('create schema bsg_campaigns; create table bsg_campaigns.kept (a int)'); "

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 import dlt
 
 from . import settings as defaults
-from .config import ConfigError
+from .config import ConfigError, resolve_settings
 from .loading import finish_interrupted_load, load_memory_limit
 from .report import RunReport
 from .runner import RunFailed, UserError, published_snapshot, run_lock, source_refresh_hours
@@ -57,7 +57,7 @@ def exclusive_run(pipeline: dlt.Pipeline) -> Iterator[dlt.Pipeline]:
     DuckDB working copy (`publish.working_copy(path)` as the file, what the CLI does) the
     completed loads are published to `path` when the block ends, so readers never block it."""
     try:
-        memory_limit = load_memory_limit()
+        memory_limit = load_memory_limit(resolve_settings(pipeline.pipeline_name))  # pipeline-scoped too
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     with run_lock(pipeline), published_snapshot(pipeline):
