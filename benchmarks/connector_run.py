@@ -27,8 +27,8 @@ def _admin(base_url: str, method: str, path: str, body: Any = None) -> Any:
 
 
 def one_run(pipeline: Any, p: Dict[str, Any]) -> Dict[str, Any]:
-    from bsg_campaigns.report import RunReport
-    from bsg_campaigns.runner import run
+    from bsg_campaigns.app.report import RunReport
+    from bsg_campaigns.app.runner import run
 
     report = RunReport()
     args = {"base_url": p["base_url"], "api_key": p["api_key"], "concurrency": p.get("concurrency", 16)}
@@ -57,7 +57,7 @@ def one_run(pipeline: Any, p: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def main(p: Dict[str, Any]) -> Dict[str, Any]:
-    from bsg_campaigns.runner import make_pipeline
+    from bsg_campaigns.app.runner import make_pipeline
 
     from benchmarks import experiments
 

@@ -10,7 +10,7 @@ import dataclasses
 from datetime import datetime, timedelta, timezone
 from typing import List
 
-from bsg_campaigns.records import CampaignRecord, parse_detail
+from bsg_campaigns.contract.campaigns import CampaignRecord, parse_detail
 
 
 def make_records(n: int, distinct: int = 5000, seed: int = 7) -> List[CampaignRecord]:

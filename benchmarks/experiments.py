@@ -26,7 +26,7 @@ def _gc_freeze() -> None:
     """Everything imported so far goes to the permanent generation: full collections during the
     run only walk objects created by the run."""
     import bsg_campaigns  # noqa: F401
-    import bsg_campaigns.models  # noqa: F401
+    import bsg_campaigns.analyst.models  # noqa: F401
     import dlt  # noqa: F401
     import pandas  # noqa: F401  (pyarrow pulls it in during the run otherwise)
     import pyarrow  # noqa: F401
@@ -51,8 +51,8 @@ def _arrow_once() -> None:
     import pyarrow as pa
 
     import bsg_campaigns
-    from bsg_campaigns import batches
-    from bsg_campaigns.tables import HISTORY_SCHEMA, STATISTICS_SCHEMA
+    from bsg_campaigns.contract import batches
+    from bsg_campaigns.contract.tables import HISTORY_SCHEMA, STATISTICS_SCHEMA
 
     if not hasattr(bsg_campaigns, "statistics_table"):
         print("experiment arrow_once: the connector already builds statistics once per batch; skipped")
@@ -89,8 +89,8 @@ def _arrow_once() -> None:
         field = HISTORY_SCHEMA.field("fetched_at")
         return table.append_column(field, pa.array(micros, pa.int64()).cast(field.type))
 
-    bsg_campaigns.statistics_table = statistics_table
-    bsg_campaigns.history_table = history_table
+    bsg_campaigns.source.statistics_table = statistics_table
+    bsg_campaigns.source.history_table = history_table
 
 
 def _drain_queue() -> None:
@@ -107,7 +107,7 @@ def _list_prefetch() -> None:
 
     import bsg_campaigns
 
-    original = bsg_campaigns._plan
+    original = bsg_campaigns.source._plan
     done = object()
 
     class _Failed:
@@ -147,7 +147,7 @@ def _list_prefetch() -> None:
             stop.set()
             thread.join()
 
-    bsg_campaigns._plan = _plan
+    bsg_campaigns.source._plan = _plan
 
 
 def _duck(config: Dict[str, Any]) -> Any:

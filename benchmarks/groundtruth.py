@@ -28,7 +28,7 @@ def catalogue(spec: Dict[str, Any]) -> Any:
 def windows(start: datetime, end: datetime, months: int = 3) -> List[Tuple[datetime, datetime]]:
     """Consecutive inclusive [from, to] creation-date windows of at most `months` (the server's
     rule for filter[from]..filter[to]), to the second, in UTC."""
-    from bsg_campaigns.discovery import add_months  # calendar arithmetic only
+    from bsg_campaigns.extract.discovery import add_months  # calendar arithmetic only
 
     out = []
     cursor = start.astimezone(timezone.utc).replace(microsecond=0)

@@ -45,7 +45,7 @@ def _time_arrow_builders(bucket: Dict[str, float]) -> None:
     """Wrap the records -> arrow builders wherever the transformers look them up (the batches
     module, and the source module's namespace if it imported them by name)."""
     import bsg_campaigns
-    from bsg_campaigns import batches
+    from bsg_campaigns.contract import batches
 
     for name in ("campaigns_table", "statistics_table", "history_table", "rejected_table"):
         original = getattr(batches, name, None)
@@ -62,7 +62,7 @@ def records_source(records: List[Any], batch_size: int = 2000) -> Any:
     import dlt
 
     import bsg_campaigns
-    from bsg_campaigns.batches import DetailBatch
+    from bsg_campaigns.contract.batches import DetailBatch
 
     @dlt.resource(name="campaign_details", selected=False)
     def details() -> Iterator[Any]:
@@ -78,7 +78,7 @@ def records_source(records: List[Any], batch_size: int = 2000) -> Any:
 
 
 def connector(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
-    from bsg_campaigns.runner import make_pipeline
+    from bsg_campaigns.app.runner import make_pipeline
 
     arrow: Dict[str, float] = {}
     _time_arrow_builders(arrow)
@@ -127,7 +127,7 @@ def _load_jobs(info: Any) -> Dict[str, Any]:
 def floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
     import duckdb
 
-    from bsg_campaigns.batches import campaigns_table, history_table, statistics_table
+    from bsg_campaigns.contract.batches import campaigns_table, history_table, statistics_table
 
     started = time.perf_counter()
     tables = {"campaigns": campaigns_table(records), "campaign_statistics": statistics_table(records),

@@ -36,9 +36,10 @@ def _file_mb(path: Path) -> float:
 def child(p: Dict[str, Any]) -> Dict[str, Any]:
     import dlt
 
-    from bsg_campaigns import publish
-    from bsg_campaigns.report import RunReport
-    from bsg_campaigns.runner import RunFailed, make_pipeline, run
+    from bsg_campaigns.load import publish
+    from bsg_campaigns.app.report import RunReport
+    from bsg_campaigns.app.runner import make_pipeline, run
+    from bsg_campaigns.exceptions import RunFailed
 
     workdir = Path(p["workdir"])
     database = workdir / "bsg.duckdb"
@@ -132,7 +133,7 @@ def parent(argv: List[str]) -> int:
                   file=sys.stderr)
     published = workdir / "publish" / "bsg.duckdb"
     if published.exists():  # an upgrade / a new machine: the working copy seeded from the file alone
-        from bsg_campaigns.publish import prepare_working_copy
+        from bsg_campaigns.load.publish import prepare_working_copy
 
         seed = workdir / "seed" / "bsg.duckdb"
         seed.parent.mkdir(exist_ok=True)

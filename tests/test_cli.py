@@ -36,7 +36,7 @@ def bsg(args, tmp_path: Path, sim: Simulator, **env_overrides):
             env.pop(key, None)
         else:
             env[key] = value
-    return subprocess.run([sys.executable, "-m", "bsg_campaigns.cli", *args], cwd=tmp_path, env=env,
+    return subprocess.run([sys.executable, "-m", "bsg_campaigns.app.cli", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=180)
 
 

@@ -13,8 +13,8 @@ from typing import Any, Dict
 import duckdb
 import pytest
 
-from bsg_campaigns import cli
-from bsg_campaigns.fetch import DetailFetcher
+from bsg_campaigns.app import cli
+from bsg_campaigns.extract.fetch import DetailFetcher
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
 CONCURRENCY = 4

@@ -15,8 +15,11 @@ from typing import Any, Dict
 import pytest
 
 from bsg_campaigns import bsg_source
-from bsg_campaigns.config import RUN_MODE_ARGUMENTS, SETTING_NAMES, ConfigError, SourceSettings, resolve_settings
-from bsg_campaigns.runner import RunFailed, UserError, _translate, source_refresh_hours
+from bsg_campaigns.config import RUN_MODE_ARGUMENTS, SETTING_NAMES, SourceSettings, resolve_settings
+from bsg_campaigns.exceptions import ConfigError
+from bsg_campaigns.app.runner import _translate
+from bsg_campaigns.config import source_refresh_hours
+from bsg_campaigns.exceptions import RunFailed, UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS: Dict[str, Any] = dict(SourceSettings())
@@ -144,7 +147,7 @@ def test_translator_never_crashes():
 
 
 def test_cli_scrubs_secret_values_from_any_message(monkeypatch):
-    from bsg_campaigns.cli import _scrubbed
+    from bsg_campaigns.app.console import scrubbed as _scrubbed
 
     monkeypatch.setenv("SOURCES__BSG__API_KEY", "live_leaky_key_42")
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", "postgresql://u:pw12345@db/x")

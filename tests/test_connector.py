@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from bsg_campaigns.report import RunReport
-from bsg_campaigns.runner import RunFailed, UserError
+from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.exceptions import RunFailed, UserError
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
 from conftest import Harness
@@ -323,7 +323,7 @@ def test_bad_duckdb_load_memory_limit_names_the_setting(harness: Harness, monkey
 def test_duckdb_memory_cap_holds_for_dlt_connections_during_the_load_only(harness: Harness):
     """The cap relies on DuckDB sharing one database instance per file within a process: a
     connection dlt opens while it is held (as the load does) sees it; afterwards the default is back."""
-    from bsg_campaigns.loading import duckdb_load_memory
+    from bsg_campaigns.load.steps import duckdb_load_memory
 
     harness.run()
 
@@ -339,7 +339,7 @@ def test_duckdb_memory_cap_holds_for_dlt_connections_during_the_load_only(harnes
 def test_rows_to_load_counts_the_pending_parquet_rows(harness: Harness):
     """What decides whether the DuckDB memory cap applies (loading.MAX_ROWS_UNDER_CAP)."""
     from bsg_campaigns import bsg_source
-    from bsg_campaigns.loading import _rows_to_load
+    from bsg_campaigns.load.steps import _rows_to_load
 
     report = RunReport()
     harness.pipeline.extract(bsg_source(report=report, **harness.source_args()))

@@ -10,8 +10,8 @@ from typing import Dict
 
 import duckdb
 
-from bsg_campaigns import cli
-from bsg_campaigns.demo import DEMO_DB, DEMO_MARKER, run_demo
+from bsg_campaigns.app import cli
+from bsg_campaigns.app.demo import DEMO_DB, DEMO_MARKER, run_demo
 
 DEMO_CAMPAIGNS = ["--campaigns", "12", "--seed", "3"]
 

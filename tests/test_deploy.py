@@ -22,7 +22,7 @@ import yaml
 from croniter import croniter
 
 from bsg_campaigns import ChecksFailed, build_models_and_checks
-from bsg_campaigns.cli import _parser
+from bsg_campaigns.app.cli import _parser
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 

@@ -21,7 +21,7 @@ import dlt
 import pytest
 
 from bsg_campaigns import bsg_source, build_models_and_checks, exclusive_run, run
-from bsg_campaigns.runner import RunFailed
+from bsg_campaigns.exceptions import RunFailed
 from bsg_campaigns.settings import DATASET_NAME, PIPELINE_NAME
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 

@@ -36,7 +36,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 import yaml
 
-from bsg_campaigns import sqlcompile
+from bsg_campaigns.analyst import sqlcompile
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
 from conftest import Harness
@@ -219,7 +219,7 @@ def clone(tmp_path_factory) -> Path:
 def test_installed_package_uses_its_own_sql_and_pinned_dependencies(clone):
     venv = clone / ".venv"
     probe = subprocess.run([str(venv / "bin/python"), "-c",
-                            "import json, duckdb; from bsg_campaigns import sqlcompile as s; "
+                            "import json, duckdb; from bsg_campaigns.analyst import sqlcompile as s; "
                             "print(json.dumps([str(s.SQL_DIR), duckdb.__version__]))"],
                            cwd="/", capture_output=True, text=True)
     assert probe.returncode == 0, explain(probe)

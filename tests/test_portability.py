@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlglot
 
-from bsg_campaigns import sqlcompile
+from bsg_campaigns.analyst import sqlcompile
 
 ALL_FILES = list(sqlcompile.MODELS) + list(sqlcompile.CHECKS)
 

@@ -10,8 +10,9 @@ from typing import List, Tuple
 
 import pytest
 
-from bsg_campaigns.client import ApiError, BsgClient, RetryPolicy
-from bsg_campaigns.ratelimit import RateLimiter
+from bsg_campaigns.api.client import BsgClient, RetryPolicy
+from bsg_campaigns.api.exceptions import ApiError
+from bsg_campaigns.api.ratelimit import RateLimiter
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 

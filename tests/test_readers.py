@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterator, List, Set, Tuple
 
 import duckdb
 
-from bsg_campaigns.publish import prepare_working_copy, publish, working_copy
+from bsg_campaigns.load.publish import prepare_working_copy, publish, working_copy
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 from reliability.util import CliPaths, run_cli, snapshot_db

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bsg_campaigns.records import CampaignRecord, Rejection, StatisticRow, parse_detail
+from bsg_campaigns.contract.campaigns import CampaignRecord, Rejection, StatisticRow, parse_detail
 
 UTC = timezone.utc
 FETCHED = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)

@@ -742,7 +742,7 @@ def test_connector_loads_the_same_whatever_the_list_price_is(tmp_path, list_pric
 def test_connector_page_size_is_where_spec_and_server_agree(tmp_path) -> None:
     """page_size 29 is refused before any request (naming the setting); 30 lists in pages of
     30 that the simulator (30..500) accepts, following meta.page over several pages."""
-    from bsg_campaigns.runner import UserError
+    from bsg_campaigns.exceptions import UserError
     from conftest import Harness
 
     with Simulator(SimulatorConfig(seed=3, campaigns=90)).start() as small:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from bsg_campaigns.discovery import add_months, creation_windows
-from bsg_campaigns.state import (Observed, RefreshPolicy, RunOutcome, affects_state, already_known, apply_outcome,
+from bsg_campaigns.extract.discovery import add_months, creation_windows
+from bsg_campaigns.incremental.state import (Observed, RefreshPolicy, RunOutcome, affects_state, already_known, apply_outcome,
                                  ids_to_refresh, init_state, listing_start)
 
 UTC = timezone.utc

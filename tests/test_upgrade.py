@@ -5,8 +5,8 @@ instead of re-reading every campaign since `start_date`."""
 from __future__ import annotations
 
 from bsg_campaigns import settings as defaults
-from bsg_campaigns.report import RunReport
-from bsg_campaigns.runner import make_pipeline, run
+from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.app.runner import make_pipeline, run
 
 
 def _run(pipeline, sim) -> RunReport:

@@ -11,8 +11,8 @@ from typing import Dict, List
 
 import pytest
 
-from bsg_campaigns.report import RunReport
-from bsg_campaigns.runner import make_pipeline, run
+from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.app.runner import make_pipeline, run
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
 from conftest import TABLE_ORDER, Harness

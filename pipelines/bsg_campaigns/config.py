@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,8 +28,9 @@ from dlt.common.configuration.specs.pluggable_run_context import PluggableRunCon
 from dlt.common.typing import TSecretStrValue
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
-from . import settings as defaults
-from . import tables
+from bsg_campaigns import settings as defaults
+from bsg_campaigns.contract import tables
+from bsg_campaigns.exceptions import SECTION, ConfigError
 
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -38,7 +39,6 @@ _MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re
 # Where dlt.source looks the settings up: (sources, <section>, <source name>), then fewer
 # sections (dlt/extract/decorators.py: source_sections); both are "bsg" here.
 SECTIONS = (known_sections.SOURCES, defaults.SOURCE_NAME, defaults.SOURCE_NAME)
-SECTION = f"{known_sections.SOURCES}.{defaults.SOURCE_NAME}"
 ENV_PREFIX = SECTION.upper().replace(".", "__") + "__"
 
 # Source arguments that choose what one run does. They are not settings (the spec leaves them
@@ -62,22 +62,6 @@ _DLT_TABLES = frozenset({
 })
 
 
-class ConfigError(ValueError):
-    """A setting the user must fix; `setting` is its name under [sources.bsg]."""
-
-    def __init__(self, setting: str, problem: str, section: str = SECTION, origin: Optional[str] = None,
-                 fix: Optional[str] = None) -> None:
-        self.setting, self.problem, self.section = setting, problem, section
-        if fix is None:
-            env = f"{section}.{setting}".upper().replace(".", "__")
-            toml = "secrets.toml" if setting in _SECRETS else "config.toml"
-            fix = f"Fix `{setting}` under [{section}] in .dlt/{toml} (or set {env})."
-        if origin:
-            problem = f"{problem.rstrip('.')} (set in {origin})."
-        super().__init__(f"{problem} {fix}")
-
-
-_SECRETS = {"api_key"}
 
 
 @configspec
@@ -196,7 +180,7 @@ def coercion_error(exc: ConfigValueCannotBeCoercedException, pipeline_name: Opti
         kind = f"a list of names, e.g. [\"rcs\", \"sms\"] in TOML, or {env}='[\"rcs\",\"sms\"]' (JSON)"
     else:
         kind = f"of type {getattr(hint, '__name__', hint)}"
-    shown = "" if setting in _SECRETS else f", got {getattr(exc, 'field_value', '?')!r}"
+    shown = "" if setting in defaults.SECRET_SETTINGS else f", got {getattr(exc, 'field_value', '?')!r}"
     return ConfigError(setting, f"`{setting}` must be {kind}{shown}.", origin=setting_origin(setting, pipeline_name))
 
 
@@ -437,3 +421,10 @@ def as_keyword_arguments(spec: type) -> Any:
         return function
 
     return decorate
+
+
+def source_refresh_hours(source_args: Dict[str, Any]) -> float:
+    """`refresh_window_hours` as the source resolves and validates it (for models and checks);
+    `source_args` may hold any `bsg_source` arguments. Raises ConfigError (a UserError)."""
+    settings = {k: v for k, v in source_args.items() if k in SETTING_NAMES}
+    return resolve_settings(**settings).refresh_window_hours

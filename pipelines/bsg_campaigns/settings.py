@@ -51,3 +51,6 @@ KNOWN_MESSAGE_STATUSES = PENDING_STATUSES + DELIVERED_STATUSES + FAILED_STATUSES
 # Channels that report reads; read_rate is NULL for the others.
 READ_RECEIPT_CHANNELS = ("rcs", "viber", "whatsapp")
 FALLBACK_CHANNEL = "sms"
+
+# Settings kept in .dlt/secrets.toml, whose values are never shown in a message.
+SECRET_SETTINGS = ("api_key",)

@@ -20,7 +20,8 @@ if str(Path(__file__).resolve().parents[2] / "pipelines") not in sys.path:
 import dlt  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from bsg_campaigns import settings, tables  # noqa: E402
+from bsg_campaigns import settings
+from bsg_campaigns.contract import tables  # noqa: E402
 
 POSTGRES_HOST = os.environ.get("BSG_TEST_POSTGRES_HOST", "127.0.0.1")
 POSTGRES_PORT = int(os.environ.get("BSG_TEST_POSTGRES_PORT", "5432"))

@@ -30,7 +30,7 @@ from .analyst_data import (  # noqa: E402
     load,
     postgres_answers,
 )
-from bsg_campaigns import models  # noqa: E402
+from bsg_campaigns.analyst import models  # noqa: E402
 
 
 @pytest.fixture(scope="session")

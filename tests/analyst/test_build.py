@@ -9,9 +9,9 @@ import pytest
 import dlt
 
 from .analyst_data import Dataset, arrow, campaign, clean_dataset, duckdb_pipeline, load, query, stats
-from bsg_campaigns import tables
-from bsg_campaigns import sqlcompile
-from bsg_campaigns.models import CheckContext, build_models, run_checks
+from bsg_campaigns.contract import tables
+from bsg_campaigns.analyst import sqlcompile
+from bsg_campaigns.analyst.models import CheckContext, build_models, run_checks
 
 
 class RecordingPipeline:

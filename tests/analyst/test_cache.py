@@ -17,8 +17,12 @@ import dlt
 
 from .analyst_data import arrow, clean_dataset, duckdb_pipeline, load, query
 from .test_build import RecordingPipeline
-from bsg_campaigns import checks, settings, sqlcompile, tables, viewcache
-from bsg_campaigns.models import CheckContext, build_models, build_models_and_run_checks, run_checks
+from bsg_campaigns.analyst import checks
+from bsg_campaigns import settings
+from bsg_campaigns.analyst import sqlcompile
+from bsg_campaigns.contract import tables
+from bsg_campaigns.analyst import viewcache
+from bsg_campaigns.analyst.models import CheckContext, build_models, build_models_and_run_checks, run_checks
 
 DDL = ("DROP VIEW", "CREATE VIEW", "CREATE TABLE", "DELETE", "INSERT")
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bsg_campaigns import checks
-from bsg_campaigns import sqlcompile
-from bsg_campaigns.models import CheckContext, ChecksReport, CheckResult, run_checks
+from bsg_campaigns.analyst import checks
+from bsg_campaigns.analyst import sqlcompile
+from bsg_campaigns.analyst.models import CheckContext, ChecksReport, CheckResult, run_checks
 
 # check -> (severity, offending rows in analyst_data.bad_dataset() with CheckContext(5 listed, 0 loaded))
 EXPECTED_BAD = {

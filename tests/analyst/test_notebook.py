@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from .analyst_data import clean_dataset, duckdb_pipeline, load
-from bsg_campaigns.models import build_models
+from bsg_campaigns.analyst.models import build_models
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "campaign_metrics.ipynb"
 TIMEOUT_S = 120

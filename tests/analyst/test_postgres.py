@@ -10,8 +10,8 @@ from typing import Any, Dict, List
 import pytest
 
 from .analyst_data import clean_dataset, load, query
-from bsg_campaigns import sqlcompile
-from bsg_campaigns.models import CheckContext, build_models, run_checks
+from bsg_campaigns.analyst import sqlcompile
+from bsg_campaigns.analyst.models import CheckContext, build_models, run_checks
 
 pytestmark = pytest.mark.postgres
 

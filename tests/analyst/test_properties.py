@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from .analyst_data import campaign, stats, utc
-from bsg_campaigns import settings, tables
-from bsg_campaigns import sqlcompile
+from bsg_campaigns import settings
+from bsg_campaigns.contract import tables
+from bsg_campaigns.analyst import sqlcompile
 
 STATUSES = list(settings.KNOWN_MESSAGE_STATUSES) + ["clicked"]
 

@@ -11,7 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from bsg_campaigns import settings
-from bsg_campaigns import sqlcompile
+from bsg_campaigns.analyst import sqlcompile
 
 ALL_FILES = list(sqlcompile.MODELS) + list(sqlcompile.CHECKS)
 

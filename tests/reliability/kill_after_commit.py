@@ -52,7 +52,7 @@ def _install_then_die(temp, published) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-from bsg_campaigns import publish  # noqa: E402
+from bsg_campaigns.load import publish  # noqa: E402
 
 _original_copy, _original_install = publish._copy_durably, publish._install
 if _TABLE == "normalize":
@@ -65,6 +65,6 @@ else:
     DuckDbCopyJob.run = _run_then_die  # type: ignore[method-assign]
 
 if __name__ == "__main__":
-    from bsg_campaigns.cli import main
+    from bsg_campaigns.app.cli import main
 
     sys.exit(main(sys.argv[1:]))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bsg_campaigns.runner import UserError
+from bsg_campaigns.exceptions import UserError
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from bsg_campaigns.simulator import responses
 from conftest import Harness

@@ -23,7 +23,7 @@ from typing import Dict, Optional
 
 import pytest
 
-from bsg_campaigns.publish import working_copy
+from bsg_campaigns.load.publish import working_copy
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 

@@ -13,8 +13,8 @@ from typing import Any, Callable, Dict, List, Union
 
 import pytest
 
-from bsg_campaigns.batches import campaigns_table, history_table, rejected_table, statistics_table
-from bsg_campaigns.records import CampaignRecord, Rejection, parse_detail
+from bsg_campaigns.contract.batches import campaigns_table, history_table, rejected_table, statistics_table
+from bsg_campaigns.contract.campaigns import CampaignRecord, Rejection, parse_detail
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 from test_warehouses import PG_SKIP, PostgresHarness

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bsg_campaigns.client import RetryPolicy
-from bsg_campaigns.runner import RunFailed
+from bsg_campaigns.api.client import RetryPolicy
+from bsg_campaigns.exceptions import RunFailed
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 

@@ -14,9 +14,9 @@ from typing import Any, Dict, Tuple
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bsg_campaigns.batches import (campaigns_table, extra_fields_json, history_table, rejected_table,
+from bsg_campaigns.contract.batches import (campaigns_table, extra_fields_json, history_table, rejected_table,
                                    statistics_table)
-from bsg_campaigns.records import INT64_MAX, CampaignRecord, Rejection, parse_detail
+from bsg_campaigns.contract.campaigns import INT64_MAX, CampaignRecord, Rejection, parse_detail
 
 from .sizes import HYPOTHESIS_EXAMPLES
 

@@ -17,8 +17,10 @@ from typing import Any, Dict, List
 import dlt
 import pytest
 
-from bsg_campaigns.client import ApiError, BsgClient, RetryPolicy, _pool_manager
-from bsg_campaigns.runner import RunFailed, UserError, make_pipeline
+from bsg_campaigns.api.client import BsgClient, RetryPolicy, _pool_manager
+from bsg_campaigns.api.exceptions import ApiError
+from bsg_campaigns.app.runner import make_pipeline
+from bsg_campaigns.exceptions import RunFailed, UserError
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 
@@ -92,7 +94,7 @@ def test_redirect_to_another_host_is_refused(redirected, tmp_path, record):
             client.get("/api/campaigns", params={"filter[type]": "sms"})
         pipeline = make_pipeline(pipelines_dir=str(tmp_path / "p"), duckdb_path=str(tmp_path / "r.duckdb"),
                                  pipeline_name="redirect")
-        from bsg_campaigns.runner import run
+        from bsg_campaigns.app.runner import run
 
         with pytest.raises((RunFailed, UserError)) as through_pipeline:
             run(pipeline, build_models=False, base_url=base_url, api_key="live_key_for_redirect_test",
@@ -171,7 +173,7 @@ def test_dataset_name_is_validated(tmp_path, record):
     the CLI with exit 2 (no traceback, nothing run) and `make_pipeline` with a UserError; bypassing
     both with a raw dlt pipeline, the SQL layer still only ever puts a plain identifier into SQL
     (dlt's normalized name) or refuses."""
-    from bsg_campaigns.models import SqlModelError, build_models
+    from bsg_campaigns.analyst.models import SqlModelError, build_models
 
     with Simulator(SimulatorConfig(seed=1, campaigns=5)).start() as sim:
         result = run_cli(["run", "--dataset", HOSTILE_DATASETS[0]], sim, CliPaths(tmp_path))
@@ -200,7 +202,7 @@ def test_dataset_name_is_validated(tmp_path, record):
 
 
 def test_check_parameters_are_validated_integers():
-    from bsg_campaigns.models import CheckContext, SqlModelError
+    from bsg_campaigns.analyst.models import CheckContext, SqlModelError
 
     for bad in ("1; drop table campaigns", 1.5, True, -1, None):
         with pytest.raises(SqlModelError):

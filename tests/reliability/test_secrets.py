@@ -11,8 +11,8 @@ from typing import Dict, List
 import duckdb
 import pytest
 
-from bsg_campaigns.client import BsgClient, RetryPolicy
-from bsg_campaigns.runner import UserError
+from bsg_campaigns.api.client import BsgClient, RetryPolicy
+from bsg_campaigns.exceptions import UserError
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 

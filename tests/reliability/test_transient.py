@@ -11,7 +11,8 @@ from typing import Callable, Dict
 
 import pytest
 
-from bsg_campaigns.client import ApiError, BsgClient, RetryPolicy
+from bsg_campaigns.api.client import BsgClient, RetryPolicy
+from bsg_campaigns.api.exceptions import ApiError
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from bsg_campaigns.simulator.config import ALL_FAULT_KINDS
 from conftest import Harness
@@ -109,10 +110,10 @@ def test_retry_after_is_honoured(kind, cap, expected, record, caplog):
                            retry=RetryPolicy(max_attempts=3, backoff_seconds=0.05, max_retry_after_seconds=cap))
         client.login()  # auth is not faulted
         started = time.monotonic()
-        with caplog.at_level(logging.DEBUG, logger="bsg_campaigns.client"), pytest.raises(ApiError) as info:
+        with caplog.at_level(logging.DEBUG, logger="bsg_campaigns.api.client"), pytest.raises(ApiError) as info:
             client.get("/api/campaigns", params={"filter[type]": "sms"})
         waited = time.monotonic() - started  # a figure for the report, never a verdict
-    delays = [r.args[-1] for r in caplog.records if r.name == "bsg_campaigns.client" and "; retry " in r.msg]
+    delays = [r.args[-1] for r in caplog.records if r.name == "bsg_campaigns.api.client" and "; retry " in r.msg]
     in_range = len(delays) == len(expected) and all(low <= d <= high for d, (low, high) in zip(delays, expected))
     handed = client.stats.limiter.throttles
     ok = in_range and handed == 3 and "gave up after 3 attempts" in str(info.value)

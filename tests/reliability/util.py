@@ -208,7 +208,7 @@ def cli_env(sim: Simulator, paths: CliPaths, **overrides: Optional[str]) -> Dict
     return env
 
 
-CLI = [sys.executable, "-m", "bsg_campaigns.cli"]
+CLI = [sys.executable, "-m", "bsg_campaigns.app.cli"]
 
 
 def run_cli(args: Iterable[str], sim: Simulator, paths: CliPaths, timeout: float = 180,

@@ -10,7 +10,7 @@ import time
 from collections import deque
 from typing import Callable, Deque, Optional, Tuple
 
-logger = logging.getLogger("bsg_campaigns.client")
+logger = logging.getLogger("bsg_campaigns.api.client")
 
 
 class RateLimiter:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
-from . import settings as defaults
-from .report import RunReport
+from bsg_campaigns import settings as defaults
+from bsg_campaigns.app.console import clear_progress, error, one_paragraph, progress_printer
+from bsg_campaigns.app.report import RunReport
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STRICT = 0, 1, 2, 3
 
@@ -33,25 +33,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.getLogger("dlt").addFilter(_drop_dlt_errors)
     from dlt.common.configuration.exceptions import ConfigProviderException
 
-    from .config import ConfigError
-    from .runner import RunFailed, UserError
+    from bsg_campaigns.exceptions import ConfigError
+    from bsg_campaigns.exceptions import RunFailed, UserError
 
     try:
         return int(args.handler(args) or 0)
     except (UserError, ConfigError) as exc:
-        _err(f"error: {exc}")
+        error(f"error: {exc}")
         return EXIT_USER_ERROR
     except ConfigProviderException as exc:  # e.g. a .dlt/config.toml that is not valid TOML
-        _err(f"error: {_one_paragraph(exc)} Fix the file and run again. Nothing was run.")
+        error(f"error: {one_paragraph(exc)} Fix the file and run again. Nothing was run.")
         return EXIT_USER_ERROR
     except RunFailed as exc:
-        _err(f"run failed: {exc}")
+        error(f"run failed: {exc}")
         return EXIT_FAILED
     except BrokenPipeError:  # output piped into `head` etc.
         sys.stderr.close()
         return EXIT_OK
     except KeyboardInterrupt:
-        _err("interrupted: nothing of this run was committed; the next run resumes.")
+        error("interrupted: nothing of this run was committed; the next run resumes.")
         return 130
 
 
@@ -59,7 +59,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse prints the whole usage before its error; one line naming the flag is enough."""
 
     def error(self, message: str) -> Any:  # type: ignore[override]
-        _err(f"error: {message} (see `{self.prog} --help`).")
+        error(f"error: {message} (see `{self.prog} --help`).")
         sys.exit(EXIT_USER_ERROR)
 
 
@@ -153,16 +153,17 @@ def _destination_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None, read_only: bool = False):
-    from .runner import make_pipeline
+    from bsg_campaigns.app.runner import make_pipeline
 
     return make_pipeline(args.destination, args.dataset, args.pipelines_dir, duckdb_path=duckdb_path,
                          read_only=read_only)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import RunFailed, run
+    from bsg_campaigns.app.runner import run
+    from bsg_campaigns.exceptions import RunFailed
 
-    from .runner import UserError
+    from bsg_campaigns.exceptions import UserError
 
     if args.campaign_ids and (args.start_date or args.end_date):
         raise UserError("--campaign-id fetches exactly the campaigns named, --start-date/--end-date a creation-date "
@@ -170,7 +171,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.start_date and args.end_date and _not_after(args.end_date, args.start_date):
         raise UserError(f"--end-date {args.end_date} is not after --start-date {args.start_date}: the backfill "
                         "range would be empty. Nothing was run.")
-    report = RunReport(_on_progress=_progress_printer())
+    report = RunReport(_on_progress=progress_printer())
     source_args: Dict[str, Any] = {}
     if args.campaign_ids:
         source_args["campaign_ids"] = args.campaign_ids
@@ -196,7 +197,7 @@ def _exit_code(report: RunReport, strict: bool) -> int:
 
 
 def _print_report(report: RunReport, as_json: bool) -> None:
-    _clear_progress()
+    clear_progress()
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
         return
@@ -216,9 +217,9 @@ def _write_summary(pipeline: Any, report: RunReport) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from .loading import duckdb_file
-    from .runner import destination_unreachable
-    from .state import open_campaigns
+    from bsg_campaigns.load.steps import duckdb_file
+    from bsg_campaigns.app.runner import destination_unreachable
+    from bsg_campaigns.incremental.state import open_campaigns
 
     pipeline = _pipeline(args, read_only=True)  # the published DuckDB file: never blocks, nor is blocked by, a run
     database = duckdb_file(pipeline)
@@ -260,7 +261,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .runner import build_and_check, published_snapshot, run_lock, source_refresh_hours
+    from bsg_campaigns.app.runner import build_and_check, published_snapshot, run_lock
+    from bsg_campaigns.config import source_refresh_hours
 
     pipeline = _pipeline(args)
     report = RunReport()
@@ -272,74 +274,16 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulator(args: argparse.Namespace) -> int:
-    from .simulator.__main__ import main as simulator_main
+    from bsg_campaigns.simulator.__main__ import main as simulator_main
 
     return simulator_main(["--port", str(args.port), "--campaigns", str(args.campaigns),
                            "--seed", str(args.seed), "--latency-ms", str(args.latency_ms)])
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from bsg_campaigns.app.demo import run_demo
 
-    return run_demo(Path(args.dir), campaigns=args.campaigns, seed=args.seed, progress=_progress_printer())
-
-
-# -- terminal output --------------------------------------------------------------------------
-
-_progress_shown = False
-
-
-def _progress_printer():
-    if not sys.stderr.isatty():
-        return None
-
-    def show(report: RunReport) -> None:
-        global _progress_shown
-        _progress_shown = True
-        sys.stderr.write("\r\033[K" + report.progress_line())
-        sys.stderr.flush()
-
-    return show
-
-
-def _clear_progress() -> None:
-    global _progress_shown
-    if _progress_shown:
-        sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
-        _progress_shown = False
-
-
-def _err(message: str) -> None:
-    _clear_progress()
-    print(_scrubbed(message), file=sys.stderr)
-
-
-def _one_paragraph(exc: BaseException) -> str:
-    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-
-
-# Environment variables whose values must never be printed, whatever message carries them.
-_SECRET_NAMES = ("API_KEY", "PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY")
-
-
-def _scrubbed(message: str) -> str:
-    """Last line of defence: the messages never include secrets by construction, but a
-    dlt or driver text quoted in one might (a credentials URL, a key)."""
-    for name, value in os.environ.items():
-        secret = any(part in name.upper() for part in _SECRET_NAMES) or ("CREDENTIALS" in name.upper() and "@" in value)
-        if secret and len(value) >= 6 and value in message:
-            message = message.replace(value, "***")
-    return message
-
-
-def print_table(rows: List[tuple], headers: Sequence[str]) -> None:
-    """A plain aligned text table (no extra dependency)."""
-    text = [[("" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in text]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
-    for row in text:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    return run_demo(Path(args.dir), campaigns=args.campaigns, seed=args.seed, progress=progress_printer())
 
 
 if __name__ == "__main__":

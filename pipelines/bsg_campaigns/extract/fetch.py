@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Iterable, Iterator, Optional, Set
 
-from .client import ApiError, AuthError, BsgClient, ClientError
-from .records import CampaignRecord, Rejection, parse_detail
+from bsg_campaigns.api.client import BsgClient
+from bsg_campaigns.api.exceptions import ApiError, AuthError, ClientError
+from bsg_campaigns.contract.campaigns import CampaignRecord, Rejection, parse_detail
+from bsg_campaigns.api.exceptions import ApiUnavailable
 
 DETAIL_PATH = "/api/campaigns/{id}/detail"
 GONE_MESSAGES = ("invalid campaign id", "not found")
-
-
-class ApiUnavailable(Exception):
-    """Too many consecutive campaigns could not be fetched: treat it as an outage, stop the run."""
 
 
 @dataclass(frozen=True)

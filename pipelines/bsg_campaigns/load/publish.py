@@ -39,8 +39,9 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
+from bsg_campaigns.load.exceptions import PublishFailed
 
-logger = logging.getLogger("bsg_campaigns.publish")
+logger = logging.getLogger("bsg_campaigns.load.publish")
 
 WORK_DIR_SUFFIX = ".bsg-work"
 MARKER = "published.json"
@@ -210,16 +211,12 @@ def checkpoint(database: Path) -> None:
         connection.close()
 
 
-class PublishFailed(Exception):
-    """The loads are committed in the working copy but could not be published (disk full, ...)."""
-
-
 @contextmanager
 def publishing(pipeline: Any) -> Iterator[None]:
     """Around a run's (or a models build's) writes: prepare the working copy, and when the block
     ends - succeeded or not - publish it if no load is left pending (a failed extract or a
     build error still publishes the loads that did complete; a half-done load does not)."""
-    from .loading import duckdb_file
+    from bsg_campaigns.load.steps import duckdb_file
 
     database = duckdb_file(pipeline)
     published = None if database is None else published_file(database)

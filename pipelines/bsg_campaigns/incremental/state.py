@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, MutableMapping, Optional, Sequence, Set
 
-from .records import CampaignRecord
+from bsg_campaigns.contract.campaigns import CampaignRecord
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from sqlglot import exp
 
-from .sqlcompile import (SAMPLE_ROWS, SOURCE_TABLES, CheckContext, SqlFile, TablePath, check_files,
+from bsg_campaigns.analyst.sqlcompile import (SAMPLE_ROWS, SOURCE_TABLES, CheckContext, SqlFile, TablePath, check_files,
                          check_relations, generate, parse_sql, qualify)
-from .viewcache import (SqlCache, client_dialect, client_table_path, compile_key, missing_source_tables,
+from bsg_campaigns.analyst.viewcache import (SqlCache, client_dialect, client_table_path, compile_key, missing_source_tables,
                         pipeline_cache, uses_check_context)
 
 logger = logging.getLogger(__name__)

@@ -30,39 +30,13 @@ import certifi
 import urllib3
 from urllib3.exceptions import HTTPError as TransportError
 
-from .ratelimit import RateLimiter
+from bsg_campaigns.api.ratelimit import RateLimiter
+from bsg_campaigns.api.exceptions import ApiError, AuthError, ClientError, Forbidden, NotJsonError
 
-logger = logging.getLogger("bsg_campaigns.client")
+logger = logging.getLogger("bsg_campaigns.api.client")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "bsg-campaigns (dlt connector)"
-
-
-class ApiError(Exception):
-    """A non-retryable HTTP answer, or retries exhausted. `status` is None for transport errors."""
-
-    def __init__(self, message: str, status: Optional[int] = None, body: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
-
-
-class AuthError(ApiError):
-    """The api key was rejected (or the account may not do this): the user must fix config."""
-
-
-class ClientError(ApiError):
-    """A 4xx answer other than 401 (auth) and 429 (rate): the server refused this very request.
-    Retrying it at once cannot help, and it says nothing about the API being down."""
-
-
-class Forbidden(AuthError, ClientError):
-    """403: the account may not do this. Fatal for a listing (exit 2); for one campaign's
-    detail it is that campaign's problem (fetch.py)."""
-
-
-class NotJsonError(ApiError, ValueError):
-    """A 200 whose body is still not JSON after every retry (a maintenance page, a cut body)."""
 
 
 @dataclass

@@ -19,8 +19,8 @@ from typing import Any, Iterator, List, Optional
 import numpy as np
 import pyarrow as pa
 
-from .records import CampaignRecord, Rejection
-from .tables import CAMPAIGNS_SCHEMA, HISTORY_SCHEMA, REJECTED_SCHEMA, STATISTICS_SCHEMA
+from bsg_campaigns.contract.campaigns import CampaignRecord, Rejection
+from bsg_campaigns.contract.tables import CAMPAIGNS_SCHEMA, HISTORY_SCHEMA, REJECTED_SCHEMA, STATISTICS_SCHEMA
 
 
 @dataclass

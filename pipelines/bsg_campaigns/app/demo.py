@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Set
 
-from . import settings as defaults
-from .report import RunReport
+from bsg_campaigns import settings as defaults
+from bsg_campaigns.app.console import clear_progress, print_table
+from bsg_campaigns.app.report import RunReport
 
 DEMO_DB = defaults.DEFAULT_DUCKDB_FILE
 REFRESH_ROUNDS = 6
@@ -36,9 +37,8 @@ def run_demo(workdir: Path, *, campaigns: int, seed: int,
 
 def _run_demo(workdir: Path, *, campaigns: int, seed: int,
               progress: Optional[Callable[[RunReport], None]], refresh_rounds: int) -> int:
-    from .cli import _clear_progress, print_table
-    from .runner import make_pipeline, run
-    from .simulator import Simulator, SimulatorConfig
+    from bsg_campaigns.app.runner import make_pipeline, run
+    from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
     db_path = workdir / DEMO_DB
     pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=str(db_path))
@@ -50,7 +50,7 @@ def _run_demo(workdir: Path, *, campaigns: int, seed: int,
         print("\n== Run 1: first load ==")
         first = run(pipeline, RunReport(_on_progress=progress), **source_args)
         first.finish("ok")
-        _clear_progress()
+        clear_progress()
         print(first.summary_text())
         print("\nPer sender (current counts, primary channel):")
         print_table(*_query(pipeline, SENDER_SUMMARY))
@@ -59,7 +59,7 @@ def _run_demo(workdir: Path, *, campaigns: int, seed: int,
         print(f"\n== Run 2: the simulated clock moved a day (now {sim.now:%Y-%m-%d %H:%M} UTC) ==")
         second = run(pipeline, RunReport(_on_progress=progress), **source_args)
         second.finish("ok")
-        _clear_progress()
+        clear_progress()
         print(second.summary_text())
         print(f"\nRun 2 fetched {second.new} new campaigns and refreshed {second.refreshed} still-open "
               f"ones; {second.settled} settled and will not be read again.")
@@ -88,7 +88,7 @@ def _run_demo(workdir: Path, *, campaigns: int, seed: int,
 def demo_folder(workdir: Path) -> Iterator[None]:
     """Empty `workdir` of the demo's own entries (never anything else), mark it as the demo's,
     and afterwards record every entry the run added, so that the next demo removes exactly those."""
-    from .runner import UserError
+    from bsg_campaigns.exceptions import UserError
 
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"`--dir {workdir}` is a file, not a folder. Pass a new or empty folder for the "
@@ -163,8 +163,6 @@ def _query(pipeline: Any, sql: str):
 
 
 def _print_rates(pipeline: Any) -> None:
-    from .cli import print_table
-
     read_types = ", ".join(f"'{t}'" for t in defaults.READ_RECEIPT_CHANNELS)
     try:
         rows, headers = _query(pipeline, f"""

@@ -24,7 +24,8 @@ from datetime import datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
-from .tables import PRICE_PRECISION, PRICE_SCALE
+from bsg_campaigns.contract.tables import PRICE_PRECISION, PRICE_SCALE
+from bsg_campaigns.contract.exceptions import RecordError
 
 UTC = timezone.utc
 INT64_MAX = 2**63 - 1
@@ -57,10 +58,6 @@ _PLAIN_FIELDS = (
     "alternative_channels", "total_messages", "total_phones", "currency",
 )
 MAPPED_FIELDS = frozenset(_PLAIN_FIELDS).union(*ALIASES.values())
-
-
-class RecordError(ValueError):
-    """A payload that cannot be read under the documented tolerance; the text is the reason."""
 
 
 class StatisticRow(NamedTuple):

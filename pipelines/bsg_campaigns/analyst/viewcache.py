@@ -42,9 +42,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import sqlglot
 from sqlglot import exp
 
-from . import settings
-from .sqlcompile import (SOURCE_TABLES, SqlModelError, TablePath, _table_expr, generate, model_names,
-                         validate_identifier)
+from bsg_campaigns import settings
+from bsg_campaigns.analyst.sqlcompile import SOURCE_TABLES, TablePath, _table_expr, generate, model_names, validate_identifier
+from bsg_campaigns.analyst.exceptions import SqlModelError
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +108,11 @@ def compiler_fingerprint() -> str:
     """sqlglot's version and the source of every module that turns .sql files into statements:
     a new release of either invalidates every cached text."""
     digest = hashlib.sha256(f"sqlglot {sqlglot.__version__}; format {_CACHE_FORMAT}".encode())
-    here = Path(__file__).resolve().parent
-    for module in ("sqlcompile.py", "checks.py", "models.py", "viewcache.py", "settings.py", "tables.py"):
+    package = Path(__file__).resolve().parents[1]
+    for module in ("analyst/sqlcompile.py", "analyst/checks.py", "analyst/models.py", "analyst/viewcache.py",
+                   "settings.py", "contract/tables.py"):
         try:
-            digest.update((here / module).read_bytes())
+            digest.update((package / module).read_bytes())
         except OSError:  # installed without sources (pyc only, a zip): the package version then
             from importlib.metadata import PackageNotFoundError, version
 

@@ -18,12 +18,12 @@ from dlt.common.pipeline import LoadInfo
 from dlt.common.storages.load_package import ParsedLoadJobFileName
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from . import settings as defaults
-from . import tables
-from .config import ConfigError
-from .report import RunReport
+from bsg_campaigns import settings as defaults
+from bsg_campaigns.contract import tables
+from bsg_campaigns.exceptions import ConfigError
+from bsg_campaigns.app.report import RunReport
 
-logger = logging.getLogger("bsg_campaigns.runner")
+logger = logging.getLogger("bsg_campaigns.app.runner")
 
 
 def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, memory_limit: str) -> LoadInfo:
@@ -156,7 +156,7 @@ def release_freed_memory() -> None:
 def load_memory_limit(settings: Any = None) -> str:
     """[sources.bsg] duckdb_load_memory_limit as the source's settings resolve and validate it
     ("" = DuckDB's own default)."""
-    from .config import resolve_settings
+    from bsg_campaigns.config import resolve_settings
 
     return (settings if settings is not None else resolve_settings()).duckdb_load_memory_limit
 

@@ -17,16 +17,18 @@ import logging
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
-from .checks import CheckResult, ChecksReport, check_statements, run_checks
-from .sqlcompile import (CHECKS, MODELS, SQL_DIR, CheckContext, SqlFile, SqlModelError, compile_file,
-                         model_names, view_ddl, view_statements)
-from .viewcache import (SqlCache, bookkeeping_statements, client_dialect, client_table_path, compile_key,
+from bsg_campaigns import settings as defaults
+from bsg_campaigns.config import source_refresh_hours
+from bsg_campaigns.analyst.checks import CheckResult, ChecksReport, check_statements, run_checks
+from bsg_campaigns.analyst.sqlcompile import CHECKS, MODELS, SQL_DIR, CheckContext, SqlFile, compile_file, model_names, view_ddl, view_statements
+from bsg_campaigns.analyst.exceptions import SqlModelError
+from bsg_campaigns.analyst.viewcache import (SqlCache, bookkeeping_statements, client_dialect, client_table_path, compile_key,
                         definition_hash, missing_source_tables, pipeline_cache, stored_definitions)
 
 __all__ = [
     "build_models", "run_checks", "build_models_and_run_checks", "CheckContext", "ChecksReport",
     "CheckResult", "SqlModelError", "compile_file", "view_statements", "check_statements", "MODELS",
-    "CHECKS", "SQL_DIR",
+    "CHECKS", "SQL_DIR", "models_and_checks",
 ]
 
 logger = logging.getLogger(__name__)
@@ -88,3 +90,18 @@ def build_models_and_run_checks(pipeline: Any, context: Optional[CheckContext] =
         missing: List[str] = []
         names = build_models(pipeline, force=force, client=client, cache=cache, missing_out=missing)
         return names, run_checks(pipeline, context, client=client, cache=cache, missing_tables=missing)
+
+
+def models_and_checks(pipeline: Any, refresh_window_hours: Optional[float] = None) -> Tuple[List[str], ChecksReport]:
+    """The views built and the checks run, for a caller that already holds the run lock. The
+    checks compare what the last run set out to read with what it loaded, from the source state
+    that run committed; `refresh_window_hours` defaults to the configured one."""
+    hours = source_refresh_hours({} if refresh_window_hours is None else
+                                 {"refresh_window_hours": refresh_window_hours})
+    last_run = pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME, {}).get("last_run") or {}
+    fetched = last_run.get("fetched")
+    context = CheckContext(
+        refresh_window_hours=int(hours),
+        campaigns_listed=None if fetched is None else fetched + last_run.get("gone", 0) + last_run.get("failed", 0),
+        campaigns_loaded=None if fetched is None else fetched - last_run.get("rejected", 0))
+    return build_models_and_run_checks(pipeline, context)

@@ -17,27 +17,19 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import dlt
 
-from . import settings as defaults
-from .config import ConfigError, resolve_settings
-from .loading import finish_interrupted_load, load_memory_limit
-from .report import RunReport
-from .runner import RunFailed, UserError, published_snapshot, run_lock, source_refresh_hours
-from .runner import run as _runner_run
+from bsg_campaigns.config import resolve_settings
+from bsg_campaigns.exceptions import ConfigError
+from bsg_campaigns.load.steps import finish_interrupted_load, load_memory_limit
+from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.app.runner import published_snapshot, run_lock
+from bsg_campaigns.app.runner import run as _runner_run
+from bsg_campaigns.exceptions import ChecksFailed, RunFailed, UserError
 
 if TYPE_CHECKING:  # the analyst layer (sqlglot) loads only when models are built
-    from .checks import ChecksReport
+    from bsg_campaigns.analyst.checks import ChecksReport
 
 __all__ = ["exclusive_run", "build_models_and_checks", "run", "ModelsAndChecks", "ChecksFailed", "RunFailed",
            "UserError"]
-
-
-class ChecksFailed(RunFailed):
-    """`build_models_and_checks(strict=True)`: an error-severity data-quality check failed. The
-    views were built; `result` holds every check's outcome."""
-
-    def __init__(self, result: "ModelsAndChecks") -> None:
-        self.result = result
-        super().__init__(result.checks.to_text())
 
 
 @dataclass
@@ -75,25 +67,10 @@ def build_models_and_checks(pipeline: dlt.Pipeline, *, refresh_window_hours: Opt
     `refresh_window_hours` defaults to the configured one. With `strict`, a failed
     error-severity check raises `ChecksFailed` (to fail an orchestrator's task)."""
     with run_lock(pipeline), published_snapshot(pipeline):  # views are written like a run's loads
-        return models_and_checks(pipeline, refresh_window_hours=refresh_window_hours, strict=strict)
+        from bsg_campaigns.analyst.models import models_and_checks
 
-
-def models_and_checks(pipeline: dlt.Pipeline, *, refresh_window_hours: Optional[float] = None,
-                      strict: bool = False) -> ModelsAndChecks:
-    """`build_models_and_checks` for a caller that already holds the run lock (a run)."""
-    from .models import CheckContext, build_models_and_run_checks
-
-    hours = source_refresh_hours({} if refresh_window_hours is None else
-                                 {"refresh_window_hours": refresh_window_hours})
-    last_run = pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME, {}).get("last_run") or {}
-    fetched = last_run.get("fetched")
-    context = CheckContext(
-        refresh_window_hours=int(hours),
-        campaigns_listed=None if fetched is None else fetched + last_run.get("gone", 0) + last_run.get("failed", 0),
-        campaigns_loaded=None if fetched is None else fetched - last_run.get("rejected", 0))
-    views, checks = build_models_and_run_checks(pipeline, context)
-    result = ModelsAndChecks(views, checks)
-    if strict and not checks.ok:
+        result = ModelsAndChecks(*models_and_checks(pipeline, refresh_window_hours))
+    if strict and not result.checks.ok:
         raise ChecksFailed(result)
     return result
 

@@ -24,7 +24,9 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from bsg_campaigns import settings, tables
+from bsg_campaigns import settings
+from bsg_campaigns.contract import tables
+from bsg_campaigns.analyst.exceptions import SqlModelError
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +35,10 @@ def _find_sql_dir() -> Path:
     """The installed copy when there is one (a wheel ships the top-level `sql/` as
     `bsg_campaigns/sql/`, see setup.py), else the checkout's own `sql/` (editable installs, tests),
     the one analysts edit."""
-    packaged = resources.files(__package__) / "sql"
+    packaged = resources.files("bsg_campaigns") / "sql"
     if isinstance(packaged, Path) and packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "sql"
+    return Path(__file__).resolve().parents[3] / "sql"
 
 
 SQL_DIR = _find_sql_dir()
@@ -94,10 +96,6 @@ _MAX_HOURS = 24 * 366 * 100
 _MAX_COUNT = 10**12
 
 _HEADER_KEY_RE = re.compile(r"^--\s?([a-z][a-z _]*):\s*(.*)$")
-
-
-class SqlModelError(ValueError):
-    """A .sql file, or something about to be placed into SQL, is not acceptable."""
 
 
 def validate_identifier(value: Any, what: str = "identifier") -> str:

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Iterator, List, Optional, Tuple
 
-from .client import ApiError, BsgClient
-from .records import RecordError, parse_timestamp
+from bsg_campaigns.api.client import BsgClient
+from bsg_campaigns.api.exceptions import ApiError
+from bsg_campaigns.contract.campaigns import parse_timestamp
+from bsg_campaigns.contract.exceptions import RecordError
 
-logger = logging.getLogger("bsg_campaigns.discovery")
+logger = logging.getLogger("bsg_campaigns.extract.discovery")
 
 LIST_PATH = "/api/campaigns"
 FILTER_FORMAT = "%Y-%m-%d %H:%M:%S"

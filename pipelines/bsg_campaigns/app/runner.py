@@ -21,25 +21,19 @@ from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from . import settings as defaults
-from .client import ApiError, AuthError
-from .config import (SETTING_NAMES, ConfigError, PostgresCredentialsPasswordOptional, coercion_error, resolve_settings,
-                     validate_identifier)
-from .fetch import ApiUnavailable
-from .loading import (causes, drop_unfinished_schema_writes, duckdb_file, extract_and_load,
+from bsg_campaigns import settings as defaults
+from bsg_campaigns.api.exceptions import ApiError, AuthError
+from bsg_campaigns.config import SETTING_NAMES, PostgresCredentialsPasswordOptional, coercion_error, resolve_settings, validate_identifier
+from bsg_campaigns.exceptions import ConfigError
+from bsg_campaigns.api.exceptions import ApiUnavailable
+from bsg_campaigns.load.steps import (causes, drop_unfinished_schema_writes, duckdb_file, extract_and_load,
                       finish_interrupted_load, load_memory_limit, out_of_memory)
-from .publish import PublishFailed, published_file, publishing, working_copy
-from .report import RunReport
+from bsg_campaigns.load.publish import published_file, publishing, working_copy
+from bsg_campaigns.load.exceptions import PublishFailed
+from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.exceptions import RunFailed, UserError
 
-logger = logging.getLogger("bsg_campaigns.runner")
-
-
-class UserError(Exception):
-    """Something the user must fix (configuration, credentials): exit code 2."""
-
-
-class RunFailed(Exception):
-    """The API or the destination failed; the state did not advance, the next run resumes."""
+logger = logging.getLogger("bsg_campaigns.app.runner")
 
 
 def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str] = None,
@@ -137,7 +131,7 @@ def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_mod
         **source_args: Any) -> RunReport:
     """Extract and load. `source_args`: settings (config.SourceSettings fields) override the
     configuration; campaign_ids / backfill_start / backfill_end choose what this run fetches."""
-    from . import bsg_source
+    from bsg_campaigns.source import bsg_source
 
     report = report or RunReport()
     try:
@@ -231,11 +225,10 @@ def _exclusive(lock_path: Path, busy: str) -> Iterator[None]:
 def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float) -> None:
     """Rebuild the SQL views and run the data-quality checks (the analyst layer) into `report`."""
     try:
-        from .library import models_and_checks
+        from bsg_campaigns.analyst.models import models_and_checks
     except ImportError:  # the analyst layer is optional for a bare extract
         return
-    result = models_and_checks(pipeline, refresh_window_hours=refresh_window_hours)
-    report.models, checks = result.views, result.checks
+    report.models, checks = models_and_checks(pipeline, refresh_window_hours)
     report.checks = checks.to_dict()
     report.checks["summary"] = (f"{len(checks.failures)} failed, {len(checks.warnings)} warnings, "
                                 f"{len(checks.results)} run")
@@ -244,14 +237,6 @@ def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_ho
 
 def _settings_part(source_args: Dict[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in source_args.items() if k in SETTING_NAMES}
-
-
-def source_refresh_hours(source_args: Dict[str, Any]) -> float:
-    """`refresh_window_hours` as the source resolves and validates it (for models and checks)."""
-    try:
-        return resolve_settings(**_settings_part(source_args)).refresh_window_hours
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
 
 
 def _translate(exc: BaseException) -> Exception:

@@ -1,0 +1,40 @@
+"""What talking to the API can raise."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from bsg_campaigns.exceptions import BsgError
+
+
+class ApiError(BsgError):
+    """A non-retryable HTTP answer, or retries exhausted. `status` is None for transport errors."""
+
+    def __init__(self, message: str, status: Optional[int] = None, body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class AuthError(ApiError):
+    """The api key was rejected (or the account may not do this): the user must fix config."""
+
+    exit_code = 2
+
+
+class ClientError(ApiError):
+    """A 4xx answer other than 401 (auth) and 429 (rate): the server refused this very request.
+    Retrying it at once cannot help, and it says nothing about the API being down."""
+
+
+class Forbidden(AuthError, ClientError):
+    """403: the account may not do this. Fatal for a listing (exit 2); for one campaign's
+    detail it is that campaign's problem (extract/fetch.py)."""
+
+
+class NotJsonError(ApiError, ValueError):
+    """A 200 whose body is still not JSON after every retry (a maintenance page, a cut body)."""
+
+
+class ApiUnavailable(BsgError):
+    """Too many consecutive campaigns could not be fetched: treat it as an outage, stop the run."""
