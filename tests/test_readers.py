@@ -232,7 +232,7 @@ def test_models_and_status_work_while_a_reader_holds_the_file(tmp_path):
 def test_a_schema_file_left_half_written_by_a_kill_does_not_stop_later_runs(harness):
     """dlt saves a schema as a 16-hex-digit temporary file, then renames it; a SIGKILL in between
     (seen in a crash trial, in normalize) left one that failed every later run with
-    InvalidSchemaName. make_pipeline removes it before dlt attaches (loading.drop_unfinished_schema_writes)."""
+    InvalidSchemaName. make_pipeline removes it before dlt attaches (load.steps.drop_unfinished_schema_writes)."""
     harness.run()
     schemas = Path(harness.pipeline.working_dir) / "schemas"
     leftover = schemas / "9db56bcdeb07d583"

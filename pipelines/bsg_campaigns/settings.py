@@ -10,12 +10,12 @@ from __future__ import annotations
 # destination="duckdb", dataset_name=DATASET_NAME)` writes DEFAULT_DUCKDB_FILE, as the CLI does.
 PIPELINE_NAME = "bsg"
 # Its name until 0.1: a run under PIPELINE_NAME that finds no state adopts this one's
-# (loading.adopt_legacy_state).
+# (load.steps.adopt_legacy_state).
 LEGACY_PIPELINE_NAME = "bsg_campaigns"
 DATASET_NAME = "bsg_campaigns"
 SOURCE_NAME = "bsg"  # config section: [sources.bsg] / SOURCES__BSG__*
 DEFAULT_DUCKDB_FILE = f"{PIPELINE_NAME}.duckdb"
-# DuckDB's memory while a run loads a local DuckDB file (loading.duckdb_load_memory). Setting:
+# DuckDB's memory while a run loads a local DuckDB file (load.steps.duckdb_load_memory). Setting:
 # SourceSettings.duckdb_load_memory_limit; "" = DuckDB's default (80% of RAM).
 DEFAULT_DUCKDB_LOAD_MEMORY_LIMIT = "128MB"
 

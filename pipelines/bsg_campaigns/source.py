@@ -31,7 +31,7 @@ class _ExpectedDltWarnings(logging.Filter):
     `extra_fields` is arrow text loaded as a JSON column (dlt warns about that hint difference on
     every batch), and on PostgreSQL the tables are written as INSERT statements from arrow
     (dlt warns that the conversion is slower: it is the fastest correct path, measured in
-    loading.loader_file_format)."""
+    load.steps.loader_file_format)."""
 
     _CONVERTED = tuple(f"For data items in `{table}` yielded as arrow and job file format insert_values "
                        for table in (tables.CAMPAIGNS, tables.CAMPAIGN_STATISTICS,

@@ -184,7 +184,7 @@ def test_sigkill_right_after_a_job_committed(table, tmp_path, crash_refs, record
     """The narrowest window: the destination committed a job's rows, dlt has not yet recorded
     the job as done. dlt alone re-runs the job on resume, appending its rows twice (for
     campaign_statistics: doubling its staging rows, which the key-less delete-insert merge then
-    inserts twice); the runner settles such jobs first (loading._settle_committed_jobs). Other
+    inserts twice); the runner settles such jobs first (load.steps._settle_committed_jobs). Other
     jobs running in parallel may have committed at the same instant too: the same check covers
     them (this was the "1 in 4" duplicate seen when only history was killed)."""
     killed, rerun, violations, result, dups, _ = _kill_after_commit_then_rerun(tmp_path, crash_refs, table)
