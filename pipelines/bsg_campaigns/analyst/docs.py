@@ -139,11 +139,12 @@ def _tests(raw: Any, allowed: Mapping[str, Tuple[str, ...]], where: str, sql_dir
         raise ColumnDocsError(f"{where}: tests must be a list")
     parsed: List[Test] = []
     for item in raw:
+        arguments: Dict[str, Any] = {}
         if isinstance(item, str):
-            name, arguments = item, {}
+            name = item
         elif isinstance(item, dict) and len(item) == 1:
-            name, arguments = next(iter(item.items()))
-            arguments = dict(arguments or {})
+            name, given = next(iter(item.items()))
+            arguments.update(given or {})
         else:
             raise ColumnDocsError(f"{where}: a test is a name or a one-key mapping, not {item!r}")
         if name not in allowed:
@@ -457,25 +458,25 @@ def expected_files(root: Path = REPOSITORY_ROOT) -> Dict[Path, str]:
     return files
 
 
+def _stale(root: Path) -> Dict[Path, str]:
+    """The generated files whose content differs from what the generator writes now, with that content."""
+    return {
+        relative: content
+        for relative, content in expected_files(root).items()
+        if not (root / relative).is_file() or (root / relative).read_text(encoding="utf-8") != content
+    }
+
+
 def stale_files(root: Path = REPOSITORY_ROOT) -> List[Path]:
-    """The generated files whose content differs from what the generator writes now."""
-    stale = []
-    for relative, content in expected_files(root).items():
-        path = root / relative
-        if not path.is_file() or path.read_text(encoding="utf-8") != content:
-            stale.append(relative)
-    return stale
+    return list(_stale(root))
 
 
 def write(root: Path = REPOSITORY_ROOT) -> List[Path]:
     """Rewrites the stale generated files; returns them."""
-    written = []
-    for relative, content in expected_files(root).items():
-        path = root / relative
-        if not path.is_file() or path.read_text(encoding="utf-8") != content:
-            path.write_text(content, encoding="utf-8")
-            written.append(relative)
-    return written
+    stale = _stale(root)
+    for relative, content in stale.items():
+        (root / relative).write_text(content, encoding="utf-8")
+    return list(stale)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
