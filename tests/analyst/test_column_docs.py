@@ -21,6 +21,7 @@ import yaml
 from conftest import Harness
 from bsg_campaigns import settings
 from bsg_campaigns.analyst import docs, sqlcompile
+from bsg_campaigns.analyst.exceptions import ColumnDocsError
 from bsg_campaigns.contract import tables
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
@@ -156,13 +157,16 @@ def test_a_hand_edit_of_a_generated_file_is_stale(tmp_path):
          "needs a name and a type"),
         ("  - name: daily_rates\n", "  - name: no_such_view\n", "not a model of sqlcompile.MODELS"),
         ("  - name: total_phones\n", "  - name: total_messages\n", "documented twice"),
+        ("values: KNOWN_MESSAGE_STATUSES", "values: KNOWN_STATUSES", "not a tuple of settings.py"),
+        ("{to: campaigns,", "{to: campaign,", "to 'campaign' is not documented"),
     ],
 )
 def test_a_malformed_columns_file_names_the_place(tmp_path, old, new, message):
     root = copy_checkout(tmp_path)
     edit_columns_file(root, old, new)
-    with pytest.raises(docs.ColumnDocsError, match=message):
-        docs.load(root)
+    with pytest.raises(ColumnDocsError, match=message):
+        docs.expected_files(root)
+    assert docs.main(["--check", "--root", str(root)]) == ColumnDocsError.exit_code == 2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import yaml
 
 from bsg_campaigns import settings
 from bsg_campaigns.analyst import sqlcompile
+from bsg_campaigns.analyst.exceptions import ColumnDocsError
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 COLUMNS_FILE = Path("sql", "columns.yml")
@@ -46,12 +47,8 @@ TEST_ARGUMENTS: Dict[str, Tuple[str, ...]] = {
 RELATION_TEST_ARGUMENTS: Dict[str, Tuple[str, ...]] = {"unique_combination": ("columns",)}
 
 
-class ColumnDocsError(ValueError):
-    """sql/columns.yml is malformed or inconsistent; the message names the place."""
-
-
 @dataclass(frozen=True)
-class Test:
+class DbtTest:
     """One dbt generic test: its name, arguments and the sql/checks file it mirrors."""
 
     name: str
@@ -66,7 +63,7 @@ class Column:
     type: str
     description: str
     api: Optional[str] = None
-    tests: Tuple[Test, ...] = ()
+    tests: Tuple[DbtTest, ...] = ()
     # Set on the columns a `<status>` name expands to: that name and its description for one row.
     pattern: Optional[str] = None
     pattern_description: Optional[str] = None
@@ -80,7 +77,7 @@ class Relation:
     kind: str  # "table" (loaded by the connector, a dbt source) or "view" (a model)
     description: str
     columns: Tuple[Column, ...]
-    tests: Tuple[Test, ...] = ()
+    tests: Tuple[DbtTest, ...] = ()
     # Views only: the model's path under sql/ (sqlcompile.MODELS), whose directory is its layer.
     path: Optional[str] = None
 
@@ -132,12 +129,12 @@ def _check_severity(check: Any, where: str, sql_dir: Path) -> str:
     return sqlcompile.parse_header(text).get("severity", "error")
 
 
-def _tests(raw: Any, allowed: Mapping[str, Tuple[str, ...]], where: str, sql_dir: Path) -> Tuple[Test, ...]:
+def _tests(raw: Any, allowed: Mapping[str, Tuple[str, ...]], where: str, sql_dir: Path) -> Tuple[DbtTest, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise ColumnDocsError(f"{where}: tests must be a list")
-    parsed: List[Test] = []
+    parsed: List[DbtTest] = []
     for item in raw:
         arguments: Dict[str, Any] = {}
         if isinstance(item, str):
@@ -154,7 +151,7 @@ def _tests(raw: Any, allowed: Mapping[str, Tuple[str, ...]], where: str, sql_dir
         unknown = set(arguments) - set(allowed[name])
         if unknown:
             raise ColumnDocsError(f"{where}: test {name} takes {allowed[name]}, not {sorted(unknown)}")
-        parsed.append(Test(name=name, arguments=arguments, check=check, severity=severity))
+        parsed.append(DbtTest(name=name, arguments=arguments, check=check, severity=severity))
     return tuple(parsed)
 
 
@@ -242,7 +239,7 @@ def load(root: Path = REPOSITORY_ROOT) -> List[Relation]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _dbt_test(test: Test, relations: Mapping[str, Relation]) -> Any:
+def _dbt_test(test: DbtTest, relations: Mapping[str, Relation]) -> Any:
     arguments = dict(test.arguments)
     config: Dict[str, Any] = {}
     column_name: Optional[str] = None
@@ -258,8 +255,13 @@ def _dbt_test(test: Test, relations: Mapping[str, Relation]) -> Any:
         name = "unique"
         column_name = " || '|' || ".join(f"cast({c} as varchar)" for c in arguments.pop("columns"))
     if name == "accepted_values" and isinstance(arguments.get("values"), str):
-        arguments["values"] = list(getattr(settings, arguments["values"]))
+        values = getattr(settings, arguments["values"], None)
+        if not isinstance(values, tuple):
+            raise ColumnDocsError(f"accepted_values: {arguments['values']!r} is not a tuple of settings.py")
+        arguments["values"] = list(values)
     if name == "relationships":
+        if arguments.get("to") not in relations:
+            raise ColumnDocsError(f"relationships: to {arguments.get('to')!r} is not documented in {COLUMNS_FILE}")
         target = relations[arguments["to"]]
         arguments["to"] = (f"source('{SOURCE_NAME}', '{target.name}')" if target.kind == "table"
                            else f"ref('{target.name}')")
@@ -285,12 +287,18 @@ def _dbt_columns(relation: Relation, relations: Mapping[str, Relation]) -> List[
     return columns
 
 
+def _grain(relation: Relation, sql_dir: Path) -> str:
+    """A view's grain, from its file's header (documented there, beside the query)."""
+    if relation.path is None:
+        return ""
+    return sqlcompile.parse_header((sql_dir / relation.path).read_text(encoding="utf-8")).get("grain", "")
+
+
 def _dbt_relation(relation: Relation, relations: Mapping[str, Relation], sql_dir: Path) -> Dict[str, Any]:
     description = relation.description
-    if relation.path:
-        grain = sqlcompile.parse_header((sql_dir / relation.path).read_text(encoding="utf-8")).get("grain")
-        if grain:
-            description = f"{description}\n\nGrain: {grain}"
+    grain = _grain(relation, sql_dir)
+    if grain:
+        description = f"{description}\n\nGrain: {grain}"
     entry: Dict[str, Any] = {"name": relation.name, "description": description}
     if relation.tests:
         entry["data_tests"] = [_dbt_test(t, relations) for t in relation.tests]
@@ -405,9 +413,9 @@ def view_columns_section(relations: Sequence[Relation], sql_dir: Path) -> str:
     """sql/README.md: every view with its grain (from its file's header) and its columns."""
     lines: List[str] = []
     for relation in relations:
-        if relation.kind != "view" or relation.path is None:
+        if relation.kind != "view":
             continue
-        grain = sqlcompile.parse_header((sql_dir / relation.path).read_text(encoding="utf-8")).get("grain", "")
+        grain = _grain(relation, sql_dir)
         lines += [f"### `{relation.name}` ({relation.layer})", "", relation.description, ""]
         if grain:
             lines += [f"Grain: {grain}", ""]
@@ -488,7 +496,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         changed = stale_files(args.root) if args.check else write(args.root)
     except ColumnDocsError as ex:
         print(f"error: {ex}", file=sys.stderr)
-        return 2
+        return ex.exit_code
     for relative in changed:
         print(f"{'stale' if args.check else 'wrote'}: {relative}")
     if args.check and changed:
