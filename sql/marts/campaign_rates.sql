@@ -6,36 +6,7 @@
 -- Counts are single-status (a read RCS message counts under `read`, not `delivered`), so buckets
 -- add statuses together. Every rate is CAST(numerator AS DOUBLE PRECISION) / NULLIF(denominator, 0):
 -- a zero denominator gives NULL, never 0 and never an error.
--- columns:
---   campaign_id, name, sender, type, status, created_at, created_date, real_start_at, finished_at,
---   fetched_at, total_messages, has_read_receipts  -- as in stg_campaigns.
---   currency               TEXT           ISO code of total_price and cost_per_delivered.
---   total_price            DECIMAL(38,7)  campaign price in `currency`.
---   messages               BIGINT  sum of all primary counts, every status included (known, unknown
---                                  and new ones). This, not total_messages, is the rates' base: it
---                                  is what the statuses account for (checks/counts_exceed_total_messages.sql
---                                  compares the two).
---   delivered              BIGINT  primary delivered + primary read (reached the handset).
---   read                   BIGINT  primary read.
---   failed                 BIGINT  primary failed + undelivered + expired + not_rcs_user + not_viber_user.
---   pending                BIGINT  primary scheduled + moderation + accepted + sending + sent.
---   unknown_messages       BIGINT  primary unknown (no delivery report; its own bucket, in no rate's numerator).
---   other_messages         BIGINT  primary count under undocumented statuses (its own bucket).
---   fallback_messages      BIGINT  sum of all fallback (SMS) counts.
---   fallback_delivered     BIGINT  fallback delivered + fallback read.
---   fallback_failed        BIGINT  fallback failed + undelivered + expired + not_rcs_user + not_viber_user.
---   fallback_pending       BIGINT  fallback scheduled + moderation + accepted + sending + sent.
---   delivery_rate          DOUBLE  delivered / messages.
---   read_rate              DOUBLE  read / delivered; NULL when the channel has no read receipts
---                                  (has_read_receipts false: sms, unknown types).
---   fallback_rate          DOUBLE  fallback_messages / messages.
---   fallback_delivery_rate DOUBLE  fallback_delivered / fallback_messages.
---   reach_rate             DOUBLE  (delivered + fallback_delivered) / messages.
---   pending_rate           DOUBLE  pending / messages.
---   failed_rate            DOUBLE  failed / messages (extra: the complement analysts ask for next).
---   cost_per_delivered     DECIMAL(38,7)  total_price / (delivered + fallback_delivered), in `currency`;
---                                  rounded to 7 decimals (the price scale). NULL when nothing was
---                                  delivered or the price is unknown.
+-- columns: sql/columns.yml (also in sql/README.md and this folder's _bsg_campaigns__models.yml).
 with counts as (
     select
         c.campaign_id,

@@ -5,32 +5,7 @@
 -- sources: campaign_rates.
 -- Rates are ratios of sums over the group's campaigns, never averages of per-campaign ratios:
 -- a 10,000-message campaign weighs 100 times a 100-message one. A zero denominator gives NULL.
--- columns:
---   created_date           DATE    campaign creation day in UTC.
---   sender                 TEXT    sender name.
---   type                   TEXT    campaign type / primary channel.
---   currency               TEXT    ISO code of total_price and cost_per_delivered.
---   campaigns              BIGINT  number of campaigns in the group.
---   messages               BIGINT  sum of campaign_rates.messages (all primary counts).
---   delivered              BIGINT  sum of delivered (primary delivered + read).
---   read                   BIGINT  sum of read.
---   failed                 BIGINT  sum of failed.
---   pending                BIGINT  sum of pending.
---   fallback_messages      BIGINT  sum of fallback_messages.
---   fallback_delivered     BIGINT  sum of fallback_delivered.
---   total_price            DECIMAL(38,7) sum of total_price (NULL prices ignored) in `currency`.
---   priced_delivered       BIGINT  sum of delivered + fallback_delivered over the campaigns whose price
---                                  is known: the denominator of cost_per_delivered.
---   delivery_rate          DOUBLE  sum(delivered) / sum(messages).
---   read_rate              DOUBLE  sum(read) / sum(delivered); NULL for types without read receipts.
---   fallback_rate          DOUBLE  sum(fallback_messages) / sum(messages).
---   fallback_delivery_rate DOUBLE  sum(fallback_delivered) / sum(fallback_messages).
---   reach_rate             DOUBLE  (sum(delivered) + sum(fallback_delivered)) / sum(messages).
---   pending_rate           DOUBLE  sum(pending) / sum(messages).
---   failed_rate            DOUBLE  sum(failed) / sum(messages).
---   cost_per_delivered     DECIMAL(38,7) total_price / priced_delivered, in `currency` (campaigns with an
---                                  unknown price are left out of both sides, so they do not make
---                                  delivery look cheaper).
+-- columns: sql/columns.yml (also in sql/README.md and this folder's _bsg_campaigns__models.yml).
 with sums as (
     select
         created_date,

@@ -5,28 +5,7 @@
 --          missing from `campaigns` are kept, with NULL campaign attributes).
 -- Counts are snapshots of the cumulative state at fetched_at (single-status counts, bucketed as in
 -- campaign_rates), not increments. Rates: CAST(n AS DOUBLE PRECISION) / NULLIF(d, 0).
--- columns:
---   campaign_id               BIGINT       BSG campaign id.
---   sender, type, currency    TEXT         as in stg_campaigns.
---   real_start_at             TIMESTAMPTZ  the campaign's actual start (UTC).
---   fetched_at                TIMESTAMPTZ  when these counts were read (UTC).
---   hours_since_start         DOUBLE       (fetched_at - real_start_at) in hours, from epoch seconds so the
---                                          session time zone never matters; NULL when real_start_at is
---                                          unknown; negative for fetches before the start.
---   fetch_number              BIGINT       1 for the campaign's first fetch, 2 for the next, ...
---   messages                  BIGINT       all primary counts at that fetch.
---   delivered                 BIGINT       primary delivered + read so far.
---   read                      BIGINT       primary read so far.
---   pending                   BIGINT       primary scheduled + moderation + accepted + sending + sent.
---   failed                    BIGINT       primary failed + undelivered + expired + not_rcs_user + not_viber_user.
---   fallback_messages         BIGINT       all fallback (SMS) counts.
---   fallback_delivered        BIGINT       fallback delivered + read so far.
---   delivery_rate             DOUBLE       delivered / messages at that fetch.
---   read_rate                 DOUBLE       read / delivered; NULL for channels without read receipts.
---   reach_rate                DOUBLE       (delivered + fallback_delivered) / messages.
---   delivered_share_of_latest DOUBLE       delivered / delivered at the campaign's latest fetch: 1.0 at the
---                                          end of the curve, so campaigns of any size share one axis.
---   read_share_of_latest      DOUBLE       read / read at the latest fetch (NULL without read receipts).
+-- columns: sql/columns.yml (also in sql/README.md and this folder's _bsg_campaigns__models.yml).
 with snapshots as (
     select
         h.campaign_id,

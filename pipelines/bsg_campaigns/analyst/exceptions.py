@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from bsg_campaigns.exceptions import BsgError
+from bsg_campaigns.exceptions import BsgError, UserError
 
 
 class SqlModelError(BsgError, ValueError):
     """A .sql file, or something about to be placed into SQL, is not acceptable."""
+
+
+class ColumnDocsError(UserError, ValueError):
+    """sql/columns.yml is malformed or disagrees with sql/ (a check, a model); the message names
+    the place."""
