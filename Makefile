@@ -53,4 +53,4 @@ notebook-run: $(STAMP)
 	@echo "Executed notebook with its plots: demo/campaign_metrics.ipynb"
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache .hypothesis
+	rm -rf $(VENV) demo .pytest_cache .hypothesis .mypy_cache

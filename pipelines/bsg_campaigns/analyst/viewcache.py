@@ -108,7 +108,8 @@ def compiler_fingerprint() -> str:
     """sqlglot's version and the source of every module that turns .sql files into statements:
     a new release of either invalidates every cached text."""
     # sqlglot sets __version__ from a generated module it ships untyped
-    digest = hashlib.sha256(f"sqlglot {sqlglot.__version__}; format {_CACHE_FORMAT}".encode())  # type: ignore[attr-defined]
+    sqlglot_version: str = sqlglot.__version__  # type: ignore[attr-defined]
+    digest = hashlib.sha256(f"sqlglot {sqlglot_version}; format {_CACHE_FORMAT}".encode())
     package = Path(__file__).resolve().parents[1]
     for module in ("analyst/sqlcompile.py", "analyst/checks.py", "analyst/models.py", "analyst/viewcache.py",
                    "settings.py", "contract/tables.py"):

@@ -153,7 +153,7 @@ class BsgClient:
                 self._login_locked()
             elif self._token_exp is not None and time.time() > self._token_exp - self._margin:
                 self._refresh_locked()
-            return self.__token  # type: ignore[return-value]
+            return self.__token  # type: ignore[return-value]  # login and refresh set it or raise
 
     def _invalidate(self, token: str) -> None:
         with self._token_lock:

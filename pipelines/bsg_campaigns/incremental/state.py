@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, NotRequired, Optional, Sequence, Set, TypedDict, cast, overload
+from typing import (Any, Dict, Iterable, List, Mapping, MutableMapping, NotRequired, Optional, Sequence, Set, TypedDict,
+                    cast, overload)
 
 from bsg_campaigns.contract.campaigns import CampaignRecord
 

@@ -102,7 +102,7 @@ class Api:
             return r.method_not_allowed()
         cid_text = ""
         if endpoint == "detail":
-            cid_text = _DETAIL.match(path).group(1)  # type: ignore[union-attr]
+            cid_text = _DETAIL.match(path).group(1)  # type: ignore[union-attr]  # classify() matched it
             if not cid_text.isdigit():  # the route requires \d+: 404 before the firewall
                 return r.not_found()
         ok, message = self.sim.auth.verify(headers.get("Authorization"))
