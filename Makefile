@@ -17,7 +17,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bsg-campaigns demo
 
+# mypy first (strict, configured in pyproject.toml): a type error fails the target before the tests run.
 test: $(STAMP)
+	$(BIN)/python -m mypy pipelines/bsg_campaigns
 	$(BIN)/python -m pytest -q
 
 # The full-size fault suite (2,000 campaigns at 10% faults, 12 SIGKILL trials, ...), then
@@ -51,4 +53,4 @@ notebook-run: $(STAMP)
 	@echo "Executed notebook with its plots: demo/campaign_metrics.ipynb"
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache .hypothesis
+	rm -rf $(VENV) demo .pytest_cache .hypothesis .mypy_cache

@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +31,8 @@ from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.contract import tables
 from bsg_campaigns.exceptions import SECTION, ConfigError
+
+TFunction = TypeVar("TFunction", bound=Callable[..., Any])
 
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -224,7 +226,9 @@ def _unknown_in_documents(pipeline_name: Optional[str]) -> List[Tuple[str, str]]
             continue
         for scope in (None, pipeline_name) if pipeline_name else (None,):
             for sections in (SECTIONS[:2], SECTIONS):
-                table, _ = provider.get_value(sections[-1], Any, scope, *sections[:-1])
+                # BaseDocProvider annotates pipeline_name as str where ConfigProvider has
+                # Optional[str]; its get_key_path treats None as "no pipeline" (dlt passes None too).
+                table, _ = provider.get_value(sections[-1], Any, scope, *sections[:-1])  # type: ignore[arg-type]
                 if not isinstance(table, dict):
                     continue
                 for name, value in table.items():
@@ -282,9 +286,10 @@ def _document_location(provider: Any, key: str, scope: Optional[str], *sections:
         origin = provider.get_value_location(key, scope, *sections) or ""
     except Exception:  # noqa: BLE001 - providers without locations
         origin = ""
-    paths = list(getattr(provider, "present_locations", None) or [])
+    paths: List[str] = list(getattr(provider, "present_locations", None) or [])
     if not paths:
-        return getattr(provider, "name", "the configuration")
+        name: str = getattr(provider, "name", "the configuration")
+        return name
     return os.path.abspath(paths[-1] if origin.startswith("global:") else paths[0])
 
 
@@ -297,7 +302,9 @@ class PostgresCredentialsPasswordOptional(PostgresCredentials):
     """dlt's PostgreSQL credentials require a password, libpq does not: with trust auth,
     ~/.pgpass or PGPASSWORD a URL without one is the normal setup (runner.make_pipeline)."""
 
-    password: Optional[TSecretStrValue] = None
+    # dlt's base declares `password: TSecretStrValue = None`; Optional is what makes the spec
+    # resolve without one.
+    password: Optional[TSecretStrValue] = None  # type: ignore[assignment]
 
 
 # -- value rules ----------------------------------------------------------------------------------
@@ -401,7 +408,7 @@ def validate_identifier(setting: str, value: str, section: str = "") -> str:
     return value
 
 
-def as_keyword_arguments(spec: type) -> Any:
+def as_keyword_arguments(spec: Type[BaseConfiguration]) -> Callable[[TFunction], TFunction]:
     """Gives the decorated function a signature with one keyword argument per field of `spec`
     (default: the field's). dlt binds explicit arguments by the function's signature
     (inject.with_config: `sig.bind_partial(...)` -> explicit values of the spec), so this lets
@@ -410,14 +417,14 @@ def as_keyword_arguments(spec: type) -> Any:
     the same values to the function's `**kwargs`."""
     import inspect
 
-    def decorate(function: Any) -> Any:
+    def decorate(function: TFunction) -> TFunction:
         signature = inspect.signature(function)
         own = [p for p in signature.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
         instance = spec()
         settings = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=getattr(instance, name),
                                       annotation=hint)
                     for name, hint in spec.get_resolvable_fields().items()]
-        function.__signature__ = signature.replace(parameters=own + settings)
+        setattr(function, "__signature__", signature.replace(parameters=own + settings))  # inspect reads it
         return function
 
     return decorate

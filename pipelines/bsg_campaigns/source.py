@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, cast
 
 import dlt
 from dlt.sources import DltResource
@@ -21,8 +21,8 @@ from bsg_campaigns.extract.discovery import creation_windows, list_campaigns
 from bsg_campaigns.extract.fetch import DetailFetcher, FetchResult
 from bsg_campaigns.load.steps import active_pipeline, check_duckdb_catalog, for_destination
 from bsg_campaigns.app.report import RunReport
-from bsg_campaigns.incremental.state import (Observed, RefreshPolicy, RunOutcome, affects_state, already_known, apply_outcome, ids_to_refresh,
-                    init_state, listing_start)
+from bsg_campaigns.incremental.state import (Observed, RefreshPolicy, RunOutcome, SourceState, affects_state, already_known,
+                                             apply_outcome, ids_to_refresh, init_state, listing_start)
 
 
 
@@ -53,7 +53,8 @@ LIST_END_MARGIN = timedelta(days=1)
 @dlt.source(name=defaults.SOURCE_NAME, section=defaults.SOURCE_NAME, max_table_nesting=0, spec=SourceSettings)
 @as_keyword_arguments(SourceSettings)
 def bsg_source(
-    settings: SourceSettings = None,
+    # dlt injects the resolved spec into the parameter annotated with it: never None here
+    settings: SourceSettings = None,  # type: ignore[assignment]
     *,
     campaign_ids: Optional[List[int]] = None,
     backfill_start: Optional[str] = None,
@@ -113,7 +114,7 @@ def campaign_details(
     warm_up()
     now = client.login().server_time
     report.server_now = now.isoformat()
-    policy = RefreshPolicy(settings.refresh_window, settings.final_statuses,
+    policy = RefreshPolicy(settings.refresh_window, _resolved(settings.final_statuses),
                            timedelta(minutes=settings.cursor_overlap_minutes))
     outcome = RunOutcome(move_cursor=not campaign_ids and backfill is None)
     report.mode = "by id" if campaign_ids else "backfill" if backfill else "incremental"
@@ -144,7 +145,7 @@ def campaign_details(
     report.progress(force=True)
 
 
-def _plan(state: Any, settings: SourceSettings, policy: RefreshPolicy, client: BsgClient, now: datetime,
+def _plan(state: SourceState, settings: SourceSettings, policy: RefreshPolicy, client: BsgClient, now: datetime,
           outcome: RunOutcome, report: RunReport, campaign_ids: List[int],
           backfill: Optional[Tuple[Optional[datetime], Optional[datetime]]]) -> Iterator[int]:
     """The ids to fetch, lazily: open campaigns first, then what the listing discovers."""
@@ -158,7 +159,7 @@ def _plan(state: Any, settings: SourceSettings, policy: RefreshPolicy, client: B
         report.to_refresh = len(refresh)
         yield from refresh
     first_start = settings.first_run_start or now - timedelta(days=defaults.DEFAULT_START_DAYS_BACK)
-    for campaign_type in settings.types:
+    for campaign_type in _resolved(settings.types):
         if backfill is None:
             start, end = listing_start(state, campaign_type, first_start, policy), now + LIST_END_MARGIN
         else:
@@ -216,6 +217,12 @@ def _record(result: FetchResult, outcome: RunOutcome, batch: DetailBatch, report
             report.backfilled += 1
 
 
+def _resolved(names: Optional[List[str]]) -> List[str]:
+    """A list setting of resolved settings: Optional only as an input (None = the default),
+    which on_resolved has replaced."""
+    return cast(List[str], names)
+
+
 def _counted(batch: DetailBatch, report: RunReport) -> DetailBatch:
     statistics_rows = sum(len(r.statistics) for r in batch.records)
     report.add_rows(tables.CAMPAIGNS, len(batch.records))
@@ -225,7 +232,7 @@ def _counted(batch: DetailBatch, report: RunReport) -> DetailBatch:
     return batch
 
 
-def _new_extra_fields(state: Any, outcome: RunOutcome) -> List[str]:
+def _new_extra_fields(state: SourceState, outcome: RunOutcome) -> List[str]:
     seen = set(state.setdefault("seen_extra_fields", []))
     found = outcome.extra_field_names
     new = sorted(found - seen)
@@ -251,7 +258,10 @@ def campaigns(batch: DetailBatch) -> Iterator[Any]:
     yield for_destination(campaigns_table(batch.records))
 
 
-@dlt.transformer(name=tables.CAMPAIGN_STATISTICS,
+# dlt 1.31 annotates transformer()'s write_disposition as the bare name, though it passes it on
+# to resource(), which takes (and documents) the merge-strategy dict (the mismatch leaves the
+# decorated function untyped).
+@dlt.transformer(name=tables.CAMPAIGN_STATISTICS,  # type: ignore[call-overload, untyped-decorator]
                  write_disposition={"disposition": "merge", "strategy": "delete-insert"},
                  merge_key="campaign_id",
                  columns=tables.STATISTICS_COLUMNS)

@@ -335,14 +335,14 @@ def qualify(
     return query
 
 
-def dialect_fixups(expression: exp.Expression, dialect: str) -> exp.Expression:
+def dialect_fixups(expression: exp.Expr, dialect: str) -> exp.Expr:
     """The one place for destination-specific SQL: rewrites sqlglot does not do by itself.
 
     - BigQuery has no EXTRACT(EPOCH FROM ts); UNIX_MICROS(ts) / 1e6 is the same number."""
     if dialect != "bigquery":
         return expression
 
-    def rewrite(node: exp.Expression) -> exp.Expression:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Extract) and node.this.name.upper() == "EPOCH":
             micros = exp.Anonymous(this="UNIX_MICROS", expressions=[node.expression.copy()])
             return exp.Paren(this=exp.Div(this=micros, expression=exp.Literal.number("1000000.0")))
@@ -351,7 +351,7 @@ def dialect_fixups(expression: exp.Expression, dialect: str) -> exp.Expression:
     return expression.copy().transform(rewrite)
 
 
-def generate(expression: exp.Expression, dialect: str, source: str = "<sql>") -> str:
+def generate(expression: exp.Expr, dialect: str, source: str = "<sql>") -> str:
     expression = dialect_fixups(expression, dialect)
     try:
         return expression.sql(

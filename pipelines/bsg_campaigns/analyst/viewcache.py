@@ -107,7 +107,9 @@ def missing_source_tables(client: Any, dialect: str, table_path: TablePath) -> L
 def compiler_fingerprint() -> str:
     """sqlglot's version and the source of every module that turns .sql files into statements:
     a new release of either invalidates every cached text."""
-    digest = hashlib.sha256(f"sqlglot {sqlglot.__version__}; format {_CACHE_FORMAT}".encode())
+    # sqlglot sets __version__ from a generated module it ships untyped
+    sqlglot_version: str = sqlglot.__version__  # type: ignore[attr-defined]
+    digest = hashlib.sha256(f"sqlglot {sqlglot_version}; format {_CACHE_FORMAT}".encode())
     package = Path(__file__).resolve().parents[1]
     for module in ("analyst/sqlcompile.py", "analyst/checks.py", "analyst/models.py", "analyst/viewcache.py",
                    "settings.py", "contract/tables.py"):
@@ -143,7 +145,7 @@ def compile_key(
         "dialect": dialect,
         "paths": [list(table_path(t)) for t in (*SOURCE_TABLES, *model_names())],
         "missing": sorted(m.lower() for m in missing_tables),
-        "context": list(context_values) if uses_context else None,
+        "context": list(context_values or ()) if uses_context else None,
         "statuses": list(settings.KNOWN_MESSAGE_STATUSES) if kind == "check" else None,
         "compiler": compiler_fingerprint(),
     }

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, FrozenSet, Mapping, Optional
 from urllib.parse import urlencode, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -98,7 +98,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: Optional[float]) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after_seconds)
-        base = min(self.backoff_seconds * (2 ** (attempt - 1)), self.max_backoff_seconds)
+        base = min(self.backoff_seconds * (2.0 ** (attempt - 1)), self.max_backoff_seconds)
         return base * (0.5 + random.random() / 2)  # jitter: spread retries of parallel workers
 
 
@@ -141,7 +141,7 @@ class BsgClient:
             return self._login_locked()
 
     def get(self, path: str, params: Optional[Mapping[str, Any]] = None,
-            ok_statuses: frozenset = frozenset({200})) -> Response:
+            ok_statuses: FrozenSet[int] = frozenset({200})) -> Response:
         """GET with auth and retries. Answers in `ok_statuses` are returned; others raise."""
         return self._send("GET", path, params=params, ok_statuses=ok_statuses)
 
@@ -153,7 +153,7 @@ class BsgClient:
                 self._login_locked()
             elif self._token_exp is not None and time.time() > self._token_exp - self._margin:
                 self._refresh_locked()
-            return self.__token  # type: ignore[return-value]
+            return self.__token  # type: ignore[return-value]  # login and refresh set it or raise
 
     def _invalidate(self, token: str) -> None:
         with self._token_lock:
@@ -194,7 +194,7 @@ class BsgClient:
     # -- transport ------------------------------------------------------------------------------
 
     def _send(self, method: str, path: str, params: Optional[Mapping[str, Any]],
-              ok_statuses: frozenset) -> Response:
+              ok_statuses: FrozenSet[int]) -> Response:
         token = self._bearer()
         try:
             return self._request_with_retries(method, path, params=params, auth=token, ok_statuses=ok_statuses)
@@ -207,7 +207,7 @@ class BsgClient:
                                           ok_statuses=ok_statuses)
 
     def _request_with_retries(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
-                              json_body: Any = None, auth: Optional[str], ok_statuses: frozenset,
+                              json_body: Any = None, auth: Optional[str], ok_statuses: FrozenSet[int],
                               auth_call: bool = False) -> Response:
         url = self.base_url + path + ("?" + urlencode(params) if params else "")
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}

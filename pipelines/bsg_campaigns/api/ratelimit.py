@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Callable, Deque, Optional, Tuple
+from typing import Callable, Deque, List, Optional, Tuple
 
 logger = logging.getLogger("bsg_campaigns.api.client")
 
@@ -167,7 +167,7 @@ class RateLimiter:
         if count / self.WINDOW > self._peak:
             self._peak = count / self.WINDOW
 
-    def _answered_copy(self) -> list:
+    def _answered_copy(self) -> List[float]:
         """Answer times, copied: without a limit `done()` appends without the lock, and a thread
         switch inside the copy (a finalizer) would make the deque raise; then copy again."""
         for _ in range(5):

@@ -12,7 +12,9 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, NoReturn, Optional, Sequence
+
+import dlt
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.app.console import clear_progress, error, one_paragraph, progress_printer
@@ -58,7 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse prints the whole usage before its error; one line naming the flag is enough."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         error(f"error: {message} (see `{self.prog} --help`).")
         sys.exit(EXIT_USER_ERROR)
 
@@ -152,7 +154,7 @@ def _destination_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipelines-dir", help="where dlt keeps local pipeline state (default: dlt's)")
 
 
-def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None, read_only: bool = False):
+def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None, read_only: bool = False) -> dlt.Pipeline:
     from bsg_campaigns.app.runner import make_pipeline
 
     return make_pipeline(args.destination, args.dataset, args.pipelines_dir, duckdb_path=duckdb_path,

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import List, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from bsg_campaigns.app.report import RunReport
 
 _progress_shown = False
 
 
-def progress_printer():
+def progress_printer() -> Optional[Callable[[RunReport], None]]:
+    """The progress line on a terminal; None (no progress) when stderr is a file or pipe."""
     if not sys.stderr.isatty():
         return None
 
@@ -56,7 +57,7 @@ def scrubbed(message: str) -> str:
     return message
 
 
-def print_table(rows: List[tuple], headers: Sequence[str]) -> None:
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     """A plain aligned text table (no extra dependency)."""
     text = [[("" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in text]) for i, h in enumerate(headers)]

@@ -13,7 +13,7 @@ import json
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.app.console import clear_progress, print_table
@@ -45,7 +45,7 @@ def _run_demo(workdir: Path, *, campaigns: int, seed: int,
 
     with Simulator(SimulatorConfig(seed=seed, campaigns=campaigns)).start() as sim:
         print(f"Simulator serving {campaigns} campaigns at {sim.base_url} (simulated now {sim.now:%Y-%m-%d %H:%M} UTC)")
-        source_args = {"base_url": sim.base_url, "api_key": sim.api_key, "concurrency": 16}
+        source_args: Dict[str, Any] = {"base_url": sim.base_url, "api_key": sim.api_key, "concurrency": 16}
 
         print("\n== Run 1: first load ==")
         first = run(pipeline, RunReport(_on_progress=progress), **source_args)
@@ -155,7 +155,7 @@ group by c.sender order by campaigns desc, c.sender
 """
 
 
-def _query(pipeline: Any, sql: str):
+def _query(pipeline: Any, sql: str) -> Tuple[List[Tuple[Any, ...]], List[str]]:
     with pipeline.sql_client() as client:
         with client.execute_query(sql) as cursor:
             headers = [d[0] for d in cursor.description]

@@ -67,7 +67,8 @@ def make_pipeline(destination: Optional[str] = None, dataset_name: Optional[str]
         kwargs["pipelines_dir"] = pipelines_dir
     drop_unfinished_schema_writes(Path(pipelines_dir or get_dlt_pipelines_dir()) / pipeline_name)
     try:
-        return dlt.pipeline(**kwargs)
+        pipeline: dlt.Pipeline = dlt.pipeline(**kwargs)  # **kwargs fits both overloads: mypy picks none
+        return pipeline
     except Exception as exc:  # an unknown destination name, a bad credentials string
         raise UserError(_destination_message(destination or "duckdb", exc)) from None
 
@@ -111,7 +112,7 @@ def _configured_duckdb_file() -> Optional[str]:
     """The DuckDB file path the configuration names, the default when it names none, or None
     when it is not a plain local file (":pipeline:", MotherDuck, a credentials table with its
     own options): dlt then opens it as configured, without a working copy."""
-    value = dlt.config.get("destination.duckdb.credentials")
+    value: object = dlt.config.get("destination.duckdb.credentials")
     if value is None:
         # dlt's own default would be <pipeline name>.duckdb in the working dir; resolved here
         # so the working copy, the run lock and the memory cap see the same path.

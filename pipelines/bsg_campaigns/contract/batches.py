@@ -14,7 +14,7 @@ from itertools import repeat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -78,7 +78,7 @@ def rejected_table(rejections: List[Rejection]) -> pa.Table:
                   REJECTED_SCHEMA)
 
 
-def _table(columns: dict, schema: pa.Schema) -> pa.Table:
+def _table(columns: Dict[str, List[Any]], schema: pa.Schema) -> pa.Table:
     arrays = []
     for schema_field in schema:
         values = columns[schema_field.name]
@@ -100,7 +100,7 @@ def _epoch_micros(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _statistics_columns(records: List[CampaignRecord]) -> dict:
+def _statistics_columns(records: List[CampaignRecord]) -> Dict[str, List[Any]]:
     """Column lists, extended per record (one small transpose each) rather than per row:
     ~1.5M rows per 100k campaigns make per-row Python objects the dominant cost."""
     ids: List[int] = []
@@ -134,7 +134,7 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def extra_fields_json(extra: dict) -> Optional[str]:
+def extra_fields_json(extra: Dict[str, Any]) -> Optional[str]:
     """Unmapped detail fields as JSON text (NULL when the API sent none)."""
     if not extra:
         return None

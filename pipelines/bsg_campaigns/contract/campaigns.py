@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Literal, NamedTuple, Optional, Tuple, Union, overload
 
 from bsg_campaigns.contract.tables import PRICE_PRECISION, PRICE_SCALE
 from bsg_campaigns.contract.exceptions import RecordError
@@ -305,6 +305,10 @@ def _fallback_rows(value: Any) -> List[StatisticRow]:
     return rows
 
 
+@overload
+def _integer(value: Any, where: str, required: Literal[True]) -> int: ...
+@overload
+def _integer(value: Any, where: str, required: bool = False) -> Optional[int]: ...
 def _integer(value: Any, where: str, required: bool = False) -> Optional[int]:
     """Counts and ids: non-negative int64; integral numbers and digit strings are accepted."""
     if type(value) is int and 0 <= value <= INT64_MAX:  # the common case first
@@ -329,7 +333,7 @@ def _integer(value: Any, where: str, required: bool = False) -> Optional[int]:
         raise RecordError(f"{where} is negative: {value}")
     if value > INT64_MAX:
         raise RecordError(f"{where} is too large for a 64-bit integer")
-    return value
+    return int(value)  # an int by now; int() tells the type checker so
 
 
 def _string(value: Any, where: str) -> Optional[str]:

@@ -7,7 +7,7 @@ money is DECIMAL(38,7), times are UTC-aware timestamps, counts are BIGINT.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import pyarrow as pa
 
@@ -66,7 +66,7 @@ REJECTED_SCHEMA = pa.schema(
 STATISTICS_KEY = ("campaign_id", "channel", "is_fallback", "status")
 
 
-def dlt_columns(schema: pa.Schema, json_columns: tuple = ()) -> Dict[str, Dict[str, Any]]:
+def dlt_columns(schema: pa.Schema, json_columns: Tuple[str, ...] = ()) -> Dict[str, Dict[str, Any]]:
     """dlt column hints that match an arrow schema exactly (so dlt never warns or widens)."""
     columns: Dict[str, Dict[str, Any]] = {}
     for field in schema:

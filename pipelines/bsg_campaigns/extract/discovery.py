@@ -88,7 +88,7 @@ def list_campaigns(
             return
 
 
-def _page(body: object) -> Tuple[list, Optional[int]]:
+def _page(body: object) -> Tuple[List[object], Optional[int]]:
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise ApiError("list endpoint answered without a 'data' list")
     page = (body.get("meta") or {}).get("page") or {}

@@ -13,7 +13,7 @@ import queue
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Iterable, Iterator, Optional, Set
+from typing import Iterable, Iterator, Optional, Set, Tuple
 
 from bsg_campaigns.api.client import BsgClient
 from bsg_campaigns.api.exceptions import ApiError, AuthError, ClientError
@@ -69,8 +69,8 @@ class DetailFetcher:
         Completed futures arrive through a queue (no scanning of every in-flight future)."""
         seen: Set[int] = set()
         streak = 0
-        done: "queue.SimpleQueue[Future]" = queue.SimpleQueue()
-        in_flight: Set[Future] = set()
+        done: "queue.SimpleQueue[Future[FetchResult]]" = queue.SimpleQueue()
+        in_flight: Set[Future[FetchResult]] = set()
         limit = self.concurrency * 2
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bsg-detail") as pool:
             try:
@@ -91,7 +91,8 @@ class DetailFetcher:
                 for future in in_flight:
                     future.cancel()
 
-    def _take(self, done: "queue.SimpleQueue[Future]", in_flight: Set[Future], streak: int):
+    def _take(self, done: "queue.SimpleQueue[Future[FetchResult]]", in_flight: Set[Future[FetchResult]],
+              streak: int) -> Tuple[int, FetchResult]:
         finished = done.get()
         in_flight.discard(finished)
         result = finished.result()

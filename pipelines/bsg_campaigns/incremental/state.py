@@ -4,19 +4,15 @@ source state (a JSON-able dict) goes in, decisions and an updated dict come out;
 The dict lives in dlt's source state, which dlt commits inside the same load package as the
 rows: it reaches the destination only with them, and is restored from there on a new machine.
 
-Shape (version 1):
-    cursors    {type: ISO UTC}               newest creation time listed per type
-    recent     {type: {id: ISO UTC}}         ids listed at/after cursor - overlap (skip on re-list)
-    open       {id: {type, status, finished_at, final_since}}   re-read every run until settled
-    retry      {id: {reason, since}}         rejected/failed: re-read until the refresh window passes
-    last_run   summary of the last committed run
+Its shape is `SourceState` (version 1); ids are JSON object keys, so strings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, MutableMapping, Optional, Sequence, Set
+from typing import (Any, Dict, Iterable, List, Mapping, MutableMapping, NotRequired, Optional, Sequence, Set, TypedDict,
+                    cast, overload)
 
 from bsg_campaigns.contract.campaigns import CampaignRecord
 
@@ -36,20 +32,73 @@ class Observed:
 STATE_VERSION = 1
 
 
+class OpenEntry(TypedDict):
+    """A campaign still moving: re-read every run until settled. Times ISO UTC."""
+
+    type: Optional[str]
+    status: Optional[str]
+    finished_at: Optional[str]
+    final_since: Optional[str]  # first run that saw a final status (None while not final)
+
+
+class RetryEntry(TypedDict):
+    """Rejected or failed: re-read until the refresh window has passed since `since`."""
+
+    reason: str  # at most 300 characters
+    since: str  # ISO UTC
+
+
+class LastRun(TypedDict):
+    """Summary of the last committed run; the checks compare it with what was loaded."""
+
+    server_now: Optional[str]
+    mode: str  # "incremental", "by id" or "backfill"
+    fetched: int
+    new: int
+    refreshed: int
+    rejected: int
+    settled: int
+    gone: int
+    failed: int
+    listed: int
+    requests: int
+
+
+class SourceState(TypedDict):
+    """The dlt source state as this package keeps it (the same dict dlt persists)."""
+
+    version: int  # STATE_VERSION
+    cursors: Dict[str, str]  # {type: ISO UTC}: newest creation time listed per type
+    recent: Dict[str, Dict[str, str]]  # {type: {id: ISO UTC}}: listed at/after cursor - overlap
+    open: Dict[str, OpenEntry]  # {id: ...}
+    retry: Dict[str, RetryEntry]  # {id: ...}
+    last_run: NotRequired[LastRun]  # from the end of the first run on
+    seen_extra_fields: NotRequired[List[str]]  # unknown detail fields already reported, sorted
+
+
+@overload
+def iso(moment: datetime) -> str: ...
+@overload
+def iso(moment: Optional[datetime]) -> Optional[str]: ...
 def iso(moment: Optional[datetime]) -> Optional[str]:
     return None if moment is None else moment.astimezone(timezone.utc).isoformat()
 
 
+@overload
+def from_iso(value: str) -> datetime: ...
+@overload
+def from_iso(value: Optional[str]) -> Optional[datetime]: ...
 def from_iso(value: Optional[str]) -> Optional[datetime]:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def init_state(state: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Fill a (possibly empty) dlt state dict with the keys this module uses."""
+def init_state(state: MutableMapping[str, Any]) -> SourceState:
+    """Fill a (possibly empty) dlt state dict with the keys this module uses. Returns the same
+    dict, typed: dlt persists that very object."""
     state.setdefault("version", STATE_VERSION)
     for key in ("cursors", "recent", "open", "retry"):
         state.setdefault(key, {})
-    return state
+    return cast(SourceState, state)  # every required key is now set
 
 
 @dataclass(frozen=True)
@@ -67,18 +116,18 @@ class RefreshPolicy:
         return reference is not None and reference + self.refresh_window <= now
 
 
-def listing_start(state: MutableMapping[str, Any], campaign_type: str, first_start: datetime,
+def listing_start(state: SourceState, campaign_type: str, first_start: datetime,
                   policy: RefreshPolicy) -> datetime:
     cursor = from_iso(state["cursors"].get(campaign_type))
     return first_start if cursor is None else cursor - policy.cursor_overlap
 
 
-def already_known(state: MutableMapping[str, Any], campaign_type: str, campaign_id: int) -> bool:
+def already_known(state: SourceState, campaign_type: str, campaign_id: int) -> bool:
     key = str(campaign_id)
     return key in state["recent"].get(campaign_type, {}) or key in state["open"] or key in state["retry"]
 
 
-def ids_to_refresh(state: MutableMapping[str, Any]) -> List[int]:
+def ids_to_refresh(state: SourceState) -> List[int]:
     return sorted({int(k) for k in state["open"]} | {int(k) for k in state["retry"]})
 
 
@@ -99,7 +148,7 @@ class RunOutcome:
     move_cursor: bool = True
 
 
-def affects_state(state: MutableMapping[str, Any], campaign_id: int, observed: Observed,
+def affects_state(state: SourceState, campaign_id: int, observed: Observed,
                   policy: RefreshPolicy, now: datetime) -> bool:
     """Would `apply_outcome` change the state for this observation? Not when the state knows
     nothing of the campaign and this very observation settles it (most of a backfill): keeping
@@ -119,15 +168,15 @@ class StateChanges:
     cursors: Dict[str, Optional[str]] = field(default_factory=dict)
 
 
-def apply_outcome(state: MutableMapping[str, Any], outcome: RunOutcome, policy: RefreshPolicy,
+def apply_outcome(state: SourceState, outcome: RunOutcome, policy: RefreshPolicy,
                   now: datetime) -> StateChanges:
     changes = StateChanges()
     open_, retry = state["open"], state["retry"]
     for campaign_id, record in outcome.observed.items():
         key = str(campaign_id)
         retry.pop(key, None)
-        previous = open_.get(key, {})
-        final_since = from_iso(previous.get("final_since"))
+        previous = open_.get(key)
+        final_since = None if previous is None else from_iso(previous["final_since"])
         if record.status in policy.final_statuses and final_since is None:
             final_since = now
         if policy.is_settled(record.status, record.finished_at, final_since, now):
@@ -138,7 +187,8 @@ def apply_outcome(state: MutableMapping[str, Any], outcome: RunOutcome, policy: 
                       "final_since": iso(final_since) if record.status in policy.final_statuses else None}
     for campaign_id, reason in {**outcome.rejected, **outcome.failed}.items():
         key = str(campaign_id)
-        since = from_iso(retry.get(key, {}).get("since")) or now
+        retrying = retry.get(key)
+        since = now if retrying is None else from_iso(retrying["since"])
         if since + policy.refresh_window <= now:
             retry.pop(key, None)
             open_.pop(key, None)
@@ -155,7 +205,7 @@ def apply_outcome(state: MutableMapping[str, Any], outcome: RunOutcome, policy: 
     return changes
 
 
-def _advance_cursors(state: MutableMapping[str, Any], listed: Dict[str, Dict[int, Optional[datetime]]],
+def _advance_cursors(state: SourceState, listed: Dict[str, Dict[int, Optional[datetime]]],
                      policy: RefreshPolicy) -> None:
     for campaign_type, items in listed.items():
         times = [t for t in items.values() if t is not None]
@@ -170,6 +220,7 @@ def _advance_cursors(state: MutableMapping[str, Any], listed: Dict[str, Dict[int
         state["recent"][campaign_type] = recent
 
 
-def open_campaigns(state: MutableMapping[str, Any]) -> Iterable[Dict[str, Any]]:
+def open_campaigns(state: Mapping[str, Any]) -> Iterable[Dict[str, Any]]:
+    """A committed state as read back from a pipeline: empty before the first run."""
     for key, entry in sorted(state.get("open", {}).items(), key=lambda kv: int(kv[0])):
         yield {"campaign_id": int(key), **entry}

@@ -76,7 +76,8 @@ def _identity(path: Path) -> Optional[Dict[str, int]]:
 
 def _read_marker(working: Path) -> Optional[Dict[str, Any]]:
     try:
-        return json.loads((working.parent / MARKER).read_text())
+        marker: Dict[str, Any] = json.loads((working.parent / MARKER).read_text())  # we wrote it
+        return marker
     except (FileNotFoundError, ValueError):
         return None
 
@@ -220,7 +221,7 @@ def publishing(pipeline: Any) -> Iterator[None]:
 
     database = duckdb_file(pipeline)
     published = None if database is None else published_file(database)
-    if published is None:  # not a DuckDB working copy (another destination, a user's own file)
+    if database is None or published is None:  # not a DuckDB working copy (another destination, a user's own file)
         yield
         return
     try:

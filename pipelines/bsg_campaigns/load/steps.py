@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import dlt
+from dlt.common.destination import TLoaderFileFormat
 from dlt.common.pipeline import LoadInfo
 from dlt.common.storages.load_package import ParsedLoadJobFileName
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -200,7 +201,7 @@ def _duckdb_database(pipeline: dlt.Pipeline) -> Optional[str]:
     if pipeline.destination is None or pipeline.destination.destination_type != "dlt.destinations.duckdb":
         return None
     try:
-        database = pipeline.destination_client().config.credentials.database  # type: ignore[attr-defined]
+        database = getattr(pipeline.destination_client().config.credentials, "database", None)
     except Exception:  # noqa: BLE001 - unresolved credentials: dlt reports them when loading
         return None
     if not isinstance(database, str) or database == ":memory:" or database.startswith("md:"):
@@ -213,7 +214,9 @@ def check_duckdb_catalog(pipeline: Optional[dlt.Pipeline]) -> None:
     name>.duckdb`); when that catalog has the dataset's name, DuckDB 1.5 and 2.0 reject every
     `dataset.table` that dlt writes as ambiguous, and the failed load stays pending for every later
     run. Stop before extracting anything, with the fix."""
-    database = _duckdb_database(pipeline) if pipeline is not None else None
+    if pipeline is None:
+        return
+    database = _duckdb_database(pipeline)
     if database is None or Path(database).stem.casefold() != str(pipeline.dataset_name).casefold():
         return
     raise ConfigError("credentials", (
@@ -231,7 +234,7 @@ def duckdb_file(pipeline: dlt.Pipeline) -> Optional[Path]:
     return None if database is None else Path(database).resolve()
 
 
-def loader_file_format(pipeline: Optional[dlt.Pipeline]) -> Optional[str]:
+def loader_file_format(pipeline: Optional[dlt.Pipeline]) -> Optional[TLoaderFileFormat]:
     """The file format our arrow tables must be loaded in on this pipeline's destination; None =
     dlt's own choice. PostgreSQL is the exception: dlt 1.31 writes arrow tables there as CSV and
     loads them with `COPY ... NULL '', FORCE_NULL(<every nullable column>)`, which turns every
@@ -252,6 +255,7 @@ def active_pipeline() -> Optional[dlt.Pipeline]:
     from dlt.common.pipeline import PipelineContext
 
     context = Container()[PipelineContext]
+    # PipelineContext types it as the SupportsPipeline protocol; dlt.pipeline() put a Pipeline there.
     return context.pipeline() if context.is_active() else None  # type: ignore[return-value]
 
 
@@ -262,7 +266,7 @@ def for_destination(table: Any) -> Any:
     file_format = loader_file_format(active_pipeline())
     if file_format is None:
         return table
-    return dlt.mark.with_hints(table, dlt.mark.make_hints(file_format=file_format))  # type: ignore[arg-type]
+    return dlt.mark.with_hints(table, dlt.mark.make_hints(file_format=file_format))
 
 
 def finish_interrupted_load(pipeline: dlt.Pipeline, memory_limit: str) -> None:
@@ -379,7 +383,7 @@ def _rows_already_loaded(pipeline: dlt.Pipeline, table_name: str, file_path: str
         else:  # merge tables: the copy job loads the staging dataset
             with job_client.with_staging_dataset():
                 found = _count(job_client.sql_client, table_name, where)
-    return found >= data.num_rows
+    return found >= int(data.num_rows)
 
 
 def _count(sql_client: Any, table_name: str, where: str) -> int:

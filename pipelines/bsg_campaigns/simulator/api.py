@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Protocol
 from urllib.parse import parse_qs
 
 from . import responses as r
@@ -19,6 +19,13 @@ from .traffic import fault_response
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Simulator
+
+class RequestHeaders(Protocol):
+    """What the API reads of request headers: http.server's message or the server's fast-path
+    mapping (lower-case keys), or a dict in tests."""
+
+    def get(self, name: str, /) -> Optional[str]: ...
+
 
 _DETAIL = re.compile(r"^/api/campaigns/([^/]+)/detail/?$")
 
@@ -40,7 +47,7 @@ class Api:
     def __init__(self, sim: "Simulator") -> None:
         self.sim = sim
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
+    def handle(self, method: str, target: str, headers: RequestHeaders, body: bytes) -> Response:
         path, _, query = target.partition("?")
         if path.startswith("/_sim/"):
             return self.admin(method, path, body)
@@ -55,7 +62,7 @@ class Api:
             sim.traffic_stats.status(resp.status)
         return resp
 
-    def _guarded(self, method: str, path: str, query: str, headers: Mapping[str, str],
+    def _guarded(self, method: str, path: str, query: str, headers: RequestHeaders,
                  body: bytes, knobs: Knobs, endpoint: Optional[str]) -> Response:
         sim = self.sim
         if knobs.outage:
@@ -82,7 +89,7 @@ class Api:
             return normal()
         return fault_response(kind, sim.now_ts, normal)
 
-    def route(self, method: str, path: str, query: str, headers: Mapping[str, str],
+    def route(self, method: str, path: str, query: str, headers: RequestHeaders,
               body: bytes, knobs: Knobs) -> Response:
         endpoint = classify(path)
         if endpoint is None:
@@ -95,7 +102,7 @@ class Api:
             return r.method_not_allowed()
         cid_text = ""
         if endpoint == "detail":
-            cid_text = _DETAIL.match(path).group(1)  # type: ignore[union-attr]
+            cid_text = _DETAIL.match(path).group(1)  # type: ignore[union-attr]  # classify() matched it
             if not cid_text.isdigit():  # the route requires \d+: 404 before the firewall
                 return r.not_found()
         ok, message = self.sim.auth.verify(headers.get("Authorization"))
@@ -117,7 +124,7 @@ class Api:
             return r.api_key_not_found()
         return r.json_response(200, {"bearer": token})
 
-    def refresh(self, headers: Mapping[str, str], knobs: Knobs) -> Response:
+    def refresh(self, headers: RequestHeaders, knobs: Knobs) -> Response:
         ok, message = self.sim.auth.verify(headers.get("Authorization"))
         if not ok:
             return r.unauthorized(message)

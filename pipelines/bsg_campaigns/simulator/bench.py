@@ -58,7 +58,7 @@ def main(argv: Optional[List[str]] = None) -> int:
          str(args.seed), "--campaigns", str(args.campaigns), "--latency-ms",
          str(args.latency_ms)], stdout=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
+        line = proc.stdout.readline()  # type: ignore[union-attr]  # stdout=PIPE: never None
         match = re.search(r"http://([\d.]+):(\d+)", line)
         if not match:
             raise RuntimeError(f"simulator did not start: {line!r}")

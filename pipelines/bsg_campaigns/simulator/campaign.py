@@ -81,6 +81,60 @@ class Profile:
         "fallback", "g_dl", "g_und", "g_fail", "g_exp", "m_final", "lag_fd", "lag_fu", "lag_ff",
         "tau_fd", "tau_fu", "fb_validity", "unit", "fb_unit",
     )
+    # Declared for the type checker only (no values: __slots__ forbids class attributes).
+    id: int
+    kind: str
+    sender_idx: int
+    # timeline points, epoch seconds
+    created: int
+    creation_end: int
+    mod_end: int
+    start_at: int
+    actual: int
+    finish: int
+    pause_start: int
+    pause_len: int
+    active: int  # seconds of dispatching
+    fate: str  # "done", "stopped" or "spam"
+    # message counts: total, distinct phones, dispatched, final count per outcome class
+    total: int
+    phones: int
+    n_disp: int
+    f_dl: int
+    f_rd: int
+    f_und: int
+    f_fail: int
+    f_exp: int
+    f_nru: int
+    f_unk: int
+    # lags, time constants and horizons, seconds
+    lag_d: float
+    lag_r: float
+    lag_u: float
+    lag_f: float
+    lag_n: float
+    tau_d: float
+    tau_r: float
+    tau_u: float
+    h_d: float
+    h_r: float
+    h_u: float
+    validity: float
+    # SMS fallback: final counts per outcome, their lags and time constants
+    fallback: bool
+    m_final: int
+    g_dl: int
+    g_und: int
+    g_fail: int
+    g_exp: int
+    lag_fd: float
+    lag_fu: float
+    lag_ff: float
+    tau_fd: float
+    tau_fu: float
+    fb_validity: float
+    unit: Decimal
+    fb_unit: Decimal
 
     def progress(self, t: float) -> int:
         """Share of the n_disp messages dispatched by t, on the 0..SCALE grid (monotone)."""

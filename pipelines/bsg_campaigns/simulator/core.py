@@ -10,7 +10,7 @@ from bisect import bisect_right
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email.utils import formatdate
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from .api import Api
 from .auth import Auth
@@ -35,7 +35,7 @@ class Simulator:
         self._now = self.config.start_time.timestamp()
         self._date: Tuple[int, str] = (-1, "")
         self.fixtures: Dict[int, Fixture] = {}
-        self.removed: set = set()
+        self.removed: Set[int] = set()
         self.auth = Auth(self.config.api_key, self.config.seed)
         self.traffic_stats = Stats()
         self.limiter = RateLimiter()
@@ -101,6 +101,7 @@ class Simulator:
             body if isinstance(body, bytes) else
             json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
         previous = self.fixtures.get(campaign_id)
+        created: Optional[float]
         if created_at is None and previous is not None and previous.created is not None:
             created, type = previous.created, previous.kind
             created_at = (previous.item or {}).get("created_at")
@@ -126,7 +127,7 @@ class Simulator:
         self.auth.restore()
 
     # ---- expectations for tests ----
-    def expected_detail(self, campaign_id: int) -> Dict[str, Any]:
+    def expected_detail(self, campaign_id: int) -> Any:
         """The canonical real-shape inner detail object as served now, without variants,
         corruption or extra fields. Fixtures: their body parsed from JSON (or its text).
         Raises KeyError for removed and not (yet) existing ids."""
@@ -137,7 +138,7 @@ class Simulator:
             try:
                 return json.loads(fixture.body)
             except ValueError:
-                return fixture.body.decode("utf-8", "replace")  # type: ignore[return-value]
+                return fixture.body.decode("utf-8", "replace")
         idx = self._visible_index(campaign_id)
         return canonical(self.catalogue, idx, self._now, self._knobs.zone, self.config.currency)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import AbstractSet, Any, Dict, List, Mapping, Optional, Tuple
 
 from .catalogue import Catalogue
 from .render import list_item
@@ -123,7 +123,7 @@ def parse_query(q: Mapping[str, str], now: float, zone: Any) -> ListQuery:
 
 
 def run_query(cat: Catalogue, lq: ListQuery, now: float, served_limit: int, zone: Any,
-              fixtures: Mapping[int, Fixture], removed: set, plan: Tuple[str, ...]) -> Dict[str, Any]:
+              fixtures: Mapping[int, Fixture], removed: AbstractSet[int], plan: Tuple[str, ...]) -> Dict[str, Any]:
     """One page of campaigns plus meta.page, honouring fixtures and removals."""
     hi = min(lq.hi, now)
     positions = cat.window(lq.kind, lq.lo, hi)

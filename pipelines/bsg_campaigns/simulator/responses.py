@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 JSON = "application/json"
 
@@ -19,7 +19,7 @@ class Response:
     reset: bool = False  # close the connection without answering
 
 
-def json_response(status: int, obj: Any, headers: List[Tuple[str, str]] = None) -> Response:
+def json_response(status: int, obj: Any, headers: Optional[List[Tuple[str, str]]] = None) -> Response:
     body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Response(status, body, JSON, list(headers or ()))
 

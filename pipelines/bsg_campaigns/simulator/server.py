@@ -11,23 +11,28 @@ import struct
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple, TypeVar, Union, overload
 
 from .responses import Response
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Simulator
 
+_T = TypeVar("_T")
 _MAX_BODY = 1 << 20
 _MAX_HEADERS = 100
 _MAX_LINE = 65536
 
 
-class _Headers(dict):
+class _Headers(Dict[str, str]):
     """Case-insensitive request headers (lower-case keys). http.server's email-parser based
     headers cost ~4x the rest of a detail request; this is all the API needs."""
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    @overload
+    def get(self, name: str, default: None = None) -> Optional[str]: ...
+    @overload
+    def get(self, name: str, default: _T) -> Union[str, _T]: ...
+    def get(self, name: str, default: Any = None) -> Any:
         return dict.get(self, name.lower(), default)
 
 
@@ -73,6 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "nginx"
     sys_version = ""
     server: SimulatorServer
+    raw_requestline: bytes  # set by handle_one_request (typeshed leaves it out)
 
     def setup(self) -> None:
         super().setup()
@@ -108,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.send_error(431, "Too many headers")
             return False
-        self.headers = headers  # type: ignore[assignment]
+        self.headers = headers  # type: ignore[assignment]  # read with .get only, like a Message
         connection = headers.get("connection", "").lower()
         if connection == "close":
             self.close_connection = True
