@@ -19,7 +19,7 @@ from setuptools.command.build_py import build_py
 SQL_SOURCE = Path(__file__).resolve().parent / "sql"
 SQL_PACKAGE_DIR = Path("bsg_campaigns", "sql")
 # The templates and macros, their docs, and the dbt project's YAML (settings.py reads the status
-# buckets from dbt_project.yml); never what a dbt run leaves behind (target/, logs/).
+# buckets from dbt_project.yml).
 SHIPPED_SUFFIXES = (".sql", ".md", ".yml")
 
 
