@@ -57,10 +57,10 @@ def _return(value: Any) -> None:
     raise _MacroReturn(value)
 
 
-def _callable_macro(macro: Callable[..., Any]) -> Callable[..., Any]:
+def _callable_macro(name: str, compiled: Mapping[str, Callable[..., Any]]) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
-            return macro(*args, **kwargs)
+            return compiled[name](*args, **kwargs)
         except _MacroReturn as returned:
             return returned.value
 
@@ -86,13 +86,19 @@ class SqlProject:
                                       keep_trailing_newline=True, autoescape=False)
         self.env.globals.update({"source": self._source, "ref": self._ref, "var": self._var,
                                  "config": self._config_call, "return": _return})
+        # Every name first, then the templates: a template looks up the names it calls when it is
+        # compiled, so each must find every macro's entry, whatever the files' order.
+        blocks: Dict[str, str] = {}
+        compiled: Dict[str, Callable[..., Any]] = {}
         for file_name, text in macro_texts:
             for block in _MACRO_BLOCK_RE.finditer(text):
                 name = block.group(1)
                 if name in self.env.globals:
                     raise SqlModelError(f"{sql_dir / MACRO_DIR / file_name}: macro {name} defined twice")
-                module = self.env.from_string(block.group(0)).module
-                self.env.globals[name] = _callable_macro(getattr(module, name))
+                blocks[name] = block.group(0)
+                self.env.globals[name] = _callable_macro(name, compiled)
+        for name, block_text in blocks.items():
+            compiled[name] = getattr(self.env.from_string(block_text).module, name)
 
     def _source(self, source_name: str, table: str) -> str:
         if source_name != SOURCE_NAME:
