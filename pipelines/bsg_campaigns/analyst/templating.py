@@ -82,6 +82,7 @@ class SqlProject:
         self.vars[RUN_RELATIONS_VAR] = True
         self._config: Dict[str, Any] = {}
         self._lock = threading.Lock()  # config() records into the one shared environment
+        self._templates: Dict[str, jinja2.Template] = {}  # by source text
         self.env = jinja2.Environment(extensions=["jinja2.ext.do"], undefined=jinja2.StrictUndefined,
                                       keep_trailing_newline=True, autoescape=False)
         self.env.globals.update({"source": self._source, "ref": self._ref, "var": self._var,
@@ -126,8 +127,11 @@ class SqlProject:
     def render(self, relative_path: str) -> Rendered:
         path = self.sql_dir / relative_path
         try:
-            template = self.env.from_string(path.read_text(encoding="utf-8"))
+            source = path.read_text(encoding="utf-8")
             with self._lock:
+                template = self._templates.get(source)
+                if template is None:
+                    template = self._templates[source] = self.env.from_string(source)
                 self._config = {}
                 text = template.render()
                 config = dict(self._config)
@@ -136,7 +140,9 @@ class SqlProject:
         return Rendered(text=text, config=config)
 
 
+# Compiled projects by the content of their vars and macros (a test edits copies of sql/).
 _PROJECTS: Dict[str, SqlProject] = {}
+_MAX_PROJECTS = 16
 _PROJECTS_LOCK = threading.Lock()
 
 
@@ -149,6 +155,8 @@ def sql_project(sql_dir: Path) -> SqlProject:
     with _PROJECTS_LOCK:
         project = _PROJECTS.get(key)
         if project is None:
+            if len(_PROJECTS) >= _MAX_PROJECTS:
+                _PROJECTS.clear()
             project = _PROJECTS[key] = SqlProject(sql_dir, project_text, macro_texts)
     return project
 
