@@ -1,6 +1,7 @@
 """`sql/` as a dbt package, installed the way a dbt user installs it, over a simulator load: `dbt
 build` (dbt-duckdb) passes, its tests (the checks of sql/checks) pass, and its `campaign_rates`
-equals the connector's view row for row. Skipped when dbt (the `dbt` extra) is not installed.
+equals the connector's view row for row; the same with dbt-postgres on PostgreSQL. Skipped when dbt
+(the `dbt` extra) is not installed.
 
 The user's project names the package with `local:` in packages.yml (a user writes `git:` +
 `subdirectory: "sql"`; the test has no network). As README "dbt" advises for DuckDB, dbt writes
@@ -15,8 +16,9 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Dict, List, Tuple
 
 import duckdb
 import pytest
@@ -24,6 +26,7 @@ import yaml
 
 from bsg_campaigns import settings
 from bsg_campaigns.analyst import sqlcompile
+from bsg_campaigns.analyst.models import run_checks
 from bsg_campaigns.app.runner import make_pipeline
 
 from conftest import Harness
@@ -35,6 +38,7 @@ DBT = Path(sys.executable).with_name("dbt")
 DATASET = "bsg_sms"  # not the default: the var bsg_campaigns_schema must point the sources at it
 SOURCE_ALIAS = "bsg"  # the connector's file as attached by dbt
 TARGET_SCHEMA = "analytics"
+CHECK_NAMES = [Path(p).stem for p in sqlcompile.CHECKS]
 
 
 def dbt(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -44,35 +48,36 @@ def dbt(project: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def user_project(root: Path, connector_file: Path, **extra_vars: Any) -> Path:
+def dbt_build(root: Path, output: Dict[str, Any], **package_vars: Any) -> Dict[str, Dict[str, str]]:
+    """A user's dbt project in `root` that installs sql/ as a package and builds it with the profile
+    output `output`: `dbt deps` then `dbt build`, both asserted to succeed; the status of each
+    model and test by name."""
     project = root / "analytics_project"
     project.mkdir()
     (project / "dbt_project.yml").write_text(yaml.safe_dump({
         "name": "analytics_project", "version": "1.0.0", "config-version": 2, "profile": "bsg_campaigns",
-        "vars": {"bsg_campaigns_database": SOURCE_ALIAS, "bsg_campaigns_schema": DATASET, **extra_vars}}))
+        "vars": package_vars}))
     (project / "packages.yml").write_text(yaml.safe_dump({"packages": [{"local": str(sqlcompile.SQL_DIR)}]}))
-    (project / "profiles.yml").write_text(yaml.safe_dump({"bsg_campaigns": {"target": "dev", "outputs": {"dev": {
-        "type": "duckdb", "path": str(root / "dbt.duckdb"), "schema": TARGET_SCHEMA, "threads": 1,
-        "attach": [{"path": str(connector_file), "alias": SOURCE_ALIAS, "read_only": True}]}}}}))
-    return project
+    (project / "profiles.yml").write_text(yaml.safe_dump(
+        {"bsg_campaigns": {"target": "dev", "outputs": {"dev": {"threads": 1, **output}}}}))
+    for command in ("deps", "build"):
+        done = dbt(project, command)
+        assert done.returncode == 0, f"dbt {command}: exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+    statuses: Dict[str, Dict[str, str]] = {}
+    for result in json.loads((project / "target" / "run_results.json").read_text())["results"]:
+        kind, _, name = result["unique_id"].split(".")[:3]
+        statuses.setdefault(kind, {})[name] = result["status"]
+    assert statuses["model"] == {Path(p).stem: "success" for p in sqlcompile.MODELS}
+    return statuses
 
 
-def explain(done: subprocess.CompletedProcess) -> str:
-    return f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+def check_statuses(statuses: Dict[str, Dict[str, str]]) -> Dict[str, str]:
+    """dbt's outcome of each check of sql/checks (run as a singular test)."""
+    return {name: status for name, status in statuses["test"].items() if name in CHECK_NAMES}
 
 
-def campaign_rates(root: Path, connector_file: Path) -> tuple:
-    with duckdb.connect(str(root / "dbt.duckdb"), read_only=True) as con:
-        con.execute(f"attach '{connector_file}' as {SOURCE_ALIAS} (read_only)")
-        ours = con.execute(f"select * from {SOURCE_ALIAS}.{DATASET}.campaign_rates order by campaign_id")
-        columns = [d[0] for d in ours.description]
-        connector_rows = ours.fetchall()
-        dbt_rows = con.execute(f"select {', '.join(columns)} from {TARGET_SCHEMA}.campaign_rates"
-                               " order by campaign_id").fetchall()
-        dbt_columns = [r[0] for r in con.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name ="
-            " 'campaign_rates' order by ordinal_position", [TARGET_SCHEMA]).fetchall()]
-    return columns, connector_rows, dbt_columns, dbt_rows
+def rows(cursor: Any) -> Tuple[List[str], List[tuple]]:
+    return [d[0] for d in cursor.description], [tuple(row) for row in cursor.fetchall()]
 
 
 @pytest.fixture(scope="module")
@@ -91,31 +96,52 @@ def loaded(tmp_path_factory) -> Path:
     finally:
         simulator.stop()
     assert report.models == [Path(p).stem for p in sqlcompile.MODELS]
-    assert report.checks["ok"], report.checks["text"]
+    assert report.checks["ok"] and not report.checks["warnings"], report.checks["text"]
     return harness.db_path
 
 
-def test_dbt_build_of_the_package_equals_the_connector_views(loaded, tmp_path):
-    project = user_project(tmp_path, loaded)
-    deps = dbt(project, "deps")
-    assert deps.returncode == 0, explain(deps)
-    build = dbt(project, "build")
-    assert build.returncode == 0, explain(build)
+def test_dbt_duckdb_build_of_the_package_equals_the_connector_views(loaded, tmp_path):
+    statuses = dbt_build(tmp_path, {"type": "duckdb", "path": str(tmp_path / "dbt.duckdb"), "schema": TARGET_SCHEMA,
+                                    "attach": [{"path": str(loaded), "alias": SOURCE_ALIAS, "read_only": True}]},
+                         bsg_campaigns_database=SOURCE_ALIAS, bsg_campaigns_schema=DATASET)
+    # every check ran as a dbt test, and passed, as it did in the connector's run
+    assert check_statuses(statuses) == {name: "pass" for name in CHECK_NAMES}
 
-    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
-    by_kind: dict = {}
-    for result in results:
-        kind = result["unique_id"].split(".")[0]
-        by_kind.setdefault(kind, {})[result["unique_id"].split(".")[2]] = result["status"]
-    assert by_kind["model"] == {Path(p).stem: "success" for p in sqlcompile.MODELS}
-    # every check of sql/checks ran as a dbt test, and passed (the simulator's data is clean)
-    assert {name: status for name, status in by_kind["test"].items()
-            if name in {Path(p).stem for p in sqlcompile.CHECKS}} == {Path(p).stem: "pass" for p in sqlcompile.CHECKS}
-
-    columns, connector_rows, dbt_columns, dbt_rows = campaign_rates(tmp_path, loaded)
+    with duckdb.connect(str(tmp_path / "dbt.duckdb"), read_only=True) as con:
+        con.execute(f"attach '{loaded}' as {SOURCE_ALIAS} (read_only)")
+        columns, connector_rows = rows(con.execute(
+            f"select * from {SOURCE_ALIAS}.{DATASET}.campaign_rates order by campaign_id"))
+        dbt_columns, dbt_rows = rows(con.execute(f"select * from {TARGET_SCHEMA}.campaign_rates order by campaign_id"))
     assert dbt_columns == columns
     assert len(connector_rows) == 120 and any(row[columns.index("read_rate")] for row in connector_rows)
     assert dbt_rows == connector_rows
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(importlib.util.find_spec("dbt.adapters.postgres") is None, reason="dbt-postgres is not installed")
+def test_dbt_postgres_build_of_the_package_equals_the_connector_views(clean_postgres, tmp_path):
+    """The crafted data of analyst_data.py (every status, new ones, fallbacks, several currencies)
+    on PostgreSQL, where dbt runs the templates' SQL untranspiled."""
+    credentials = clean_postgres.destination_client().config.credentials
+    schema = f"dbt_{uuid.uuid4().hex[:10]}"
+    report = run_checks(clean_postgres)
+    try:
+        statuses = dbt_build(tmp_path, {"type": "postgres", "host": credentials.host, "port": credentials.port,
+                                        "user": credentials.username, "password": credentials.password or "unused",
+                                        "dbname": credentials.database, "schema": schema},
+                             bsg_campaigns_schema=clean_postgres.dataset_name)
+        # the same checks pass and warn under dbt as in the connector
+        assert check_statuses(statuses) == {r.name: {"ok": "pass", "WARN": "warn"}[r.outcome] for r in report.results}
+        with clean_postgres.sql_client() as client:
+            with client.execute_query(f"select * from {clean_postgres.dataset_name}.campaign_rates order by campaign_id") as cursor:
+                columns, connector_rows = rows(cursor)
+            with client.execute_query(f"select * from {schema}.campaign_rates order by campaign_id") as cursor:
+                dbt_columns, dbt_rows = rows(cursor)
+    finally:
+        with clean_postgres.sql_client() as client:
+            client.execute_sql(f"drop schema if exists {schema} cascade")
+    assert dbt_columns == columns
+    assert len(connector_rows) > 5 and dbt_rows == connector_rows
 
 
 def test_dbt_defaults_equal_the_connectors():
