@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -48,10 +49,12 @@ def dbt(project: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def dbt_build(root: Path, output: Dict[str, Any], **package_vars: Any) -> Dict[str, Dict[str, str]]:
+def dbt_build(root: Path, output: Dict[str, Any], commands: Tuple[str, ...] = ("deps", "build"),
+              **package_vars: Any) -> Dict[str, Dict[str, Any]]:
     """A user's dbt project in `root` that installs sql/ as a package and builds it with the profile
-    output `output`: `dbt deps` then `dbt build`, both asserted to succeed; the status of each
-    model and test by name."""
+    output `output`: `dbt deps` then `dbt build` (or `commands`, the last of which may fail), the
+    others asserted to succeed; the result of each model and test by name, of the last command
+    with the others' before it."""
     project = root / "analytics_project"
     project.mkdir()
     (project / "dbt_project.yml").write_text(yaml.safe_dump({
@@ -60,24 +63,33 @@ def dbt_build(root: Path, output: Dict[str, Any], **package_vars: Any) -> Dict[s
     (project / "packages.yml").write_text(yaml.safe_dump({"packages": [{"local": str(sqlcompile.SQL_DIR)}]}))
     (project / "profiles.yml").write_text(yaml.safe_dump(
         {"bsg_campaigns": {"target": "dev", "outputs": {"dev": {"threads": 1, **output}}}}))
-    for command in ("deps", "build"):
+    results: Dict[str, Dict[str, Any]] = {}
+    for command in commands:
         done = dbt(project, command)
-        assert done.returncode == 0, f"dbt {command}: exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
-    statuses: Dict[str, Dict[str, str]] = {}
-    for result in json.loads((project / "target" / "run_results.json").read_text())["results"]:
-        kind, _, name = result["unique_id"].split(".")[:3]
-        statuses.setdefault(kind, {})[name] = result["status"]
-    assert statuses["model"] == {Path(p).stem: "success" for p in sqlcompile.MODELS}
-    return statuses
+        assert done.returncode == 0 or command == commands[-1] != "build", (
+            f"dbt {command}: exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
+        if command != "deps":
+            for result in json.loads((project / "target" / "run_results.json").read_text())["results"]:
+                kind, _, name = result["unique_id"].split(".")[:3]
+                results.setdefault(kind, {})[name] = result
+    assert {name: r["status"] for name, r in results["model"].items()} == {
+        Path(p).stem: "success" for p in sqlcompile.MODELS}
+    return results
 
 
-def check_statuses(statuses: Dict[str, Dict[str, str]]) -> Dict[str, str]:
+def check_statuses(results: Dict[str, Dict[str, Any]]) -> Dict[str, str]:
     """dbt's outcome of each check of sql/checks (run as a singular test)."""
-    return {name: status for name, status in statuses["test"].items() if name in CHECK_NAMES}
+    return {name: r["status"] for name, r in results["test"].items() if name in CHECK_NAMES}
 
 
 def rows(cursor: Any) -> Tuple[List[str], List[tuple]]:
     return [d[0] for d in cursor.description], [tuple(row) for row in cursor.fetchall()]
+
+
+def duckdb_output(root: Path, connector_file: Path) -> Dict[str, Any]:
+    """dbt's own DuckDB file, with the connector's attached read-only as SOURCE_ALIAS."""
+    return {"type": "duckdb", "path": str(root / "dbt.duckdb"), "schema": TARGET_SCHEMA,
+            "attach": [{"path": str(connector_file), "alias": SOURCE_ALIAS, "read_only": True}]}
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +113,8 @@ def loaded(tmp_path_factory) -> Path:
 
 
 def test_dbt_duckdb_build_of_the_package_equals_the_connector_views(loaded, tmp_path):
-    statuses = dbt_build(tmp_path, {"type": "duckdb", "path": str(tmp_path / "dbt.duckdb"), "schema": TARGET_SCHEMA,
-                                    "attach": [{"path": str(loaded), "alias": SOURCE_ALIAS, "read_only": True}]},
-                         bsg_campaigns_database=SOURCE_ALIAS, bsg_campaigns_schema=DATASET)
+    statuses = dbt_build(tmp_path, duckdb_output(tmp_path, loaded), bsg_campaigns_database=SOURCE_ALIAS,
+                         bsg_campaigns_schema=DATASET)
     # every check ran as a dbt test, and passed, as it did in the connector's run
     assert check_statuses(statuses) == {name: "pass" for name in CHECK_NAMES}
 
@@ -115,6 +126,22 @@ def test_dbt_duckdb_build_of_the_package_equals_the_connector_views(loaded, tmp_
     assert dbt_columns == columns
     assert len(connector_rows) == 120 and any(row[columns.index("read_rate")] for row in connector_rows)
     assert dbt_rows == connector_rows
+
+
+def test_dbt_tests_find_what_the_checks_find(bad_duckdb, tmp_path):
+    """On data that breaks every check (analyst_data.bad_dataset), each dbt test fails or warns as
+    its check does, on as many offending rows. (`dbt test` after `dbt run`: `dbt build` would skip
+    the models downstream of a failing test.)"""
+    report = run_checks(bad_duckdb)
+    connector_file = tmp_path / "bad.duckdb"  # a copy: this process may still hold the pipeline's file
+    shutil.copy(bad_duckdb.destination_client().config.credentials.database, connector_file)
+    results = dbt_build(tmp_path, duckdb_output(tmp_path, connector_file), ("deps", "run", "test"),
+                        bsg_campaigns_database=SOURCE_ALIAS, bsg_campaigns_schema=bad_duckdb.dataset_name)
+    expected = {r.name: ({"ok": "pass", "WARN": "warn", "FAIL": "fail"}[r.outcome], r.offending_rows)
+                for r in report.results}
+    assert {name: (r["status"], r["failures"]) for name, r in results["test"].items() if name in CHECK_NAMES} == expected
+    # empty_run reads the run's numbers, which dbt has not: it passes there
+    assert {name for name, (status, _) in expected.items() if status == "pass"} == {"empty_run"}
 
 
 @pytest.mark.postgres
