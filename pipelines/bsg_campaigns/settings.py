@@ -86,6 +86,7 @@ FAILED_STATUSES = _BUCKETS["failed"]
 UNKNOWN_STATUSES = _BUCKETS["unknown"]
 KNOWN_MESSAGE_STATUSES = tuple(status for statuses in _BUCKETS.values() for status in statuses)
 READ_RECEIPT_CHANNELS = _words(_VARS["bsg_campaigns_read_receipt_channels"], "bsg_campaigns_read_receipt_channels")
+
 FALLBACK_CHANNEL = "sms"
 
 # Settings kept in .dlt/secrets.toml, whose values are never shown in a message.
