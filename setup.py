@@ -18,11 +18,14 @@ from setuptools.command.build_py import build_py
 
 SQL_SOURCE = Path(__file__).resolve().parent / "sql"
 SQL_PACKAGE_DIR = Path("bsg_campaigns", "sql")
+# The templates and macros, their docs, and the dbt project's YAML (settings.py reads the status
+# buckets from dbt_project.yml).
+SHIPPED_SUFFIXES = (".sql", ".md", ".yml")
 
 
 def sql_files() -> list:
     return sorted(p.relative_to(SQL_SOURCE) for p in SQL_SOURCE.rglob("*")
-                  if p.is_file() and p.suffix in (".sql", ".md"))
+                  if p.is_file() and p.suffix in SHIPPED_SUFFIXES)
 
 
 class BuildPyWithSql(build_py):

@@ -49,7 +49,7 @@ OPT = "/opt/bsg-campaigns"  # where the cron and systemd recipes keep the clone
 VIEWS = sorted(Path(p).stem for p in sqlcompile.MODELS)
 CHECKS = [Path(p).stem for p in sqlcompile.CHECKS]
 SQL_FILES = sorted(p.relative_to(REPO / "sql").as_posix() for p in (REPO / "sql").rglob("*")
-                   if p.suffix in (".sql", ".md"))
+                   if p.suffix in (".sql", ".md", ".yml"))
 BI_DUCKDB = "1.5.6"  # the newest DuckDB 1.x: what BI drivers and the duckdb CLI ship
 # A user's `python3`: the interpreter this venv was made from, without the test venv's packages.
 BASE_PYTHON_DIR = str(Path(sys._base_executable).parent)

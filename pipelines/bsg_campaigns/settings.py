@@ -4,6 +4,12 @@ tests/test_config.py); code reads settings from the resolved spec, never from he
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+import yaml
+
 # The pipeline is not named like the dataset: dlt's default DuckDB file is "<pipeline name>.duckdb",
 # DuckDB names the file's catalog after it, and a catalog named like the dataset makes every
 # `bsg_campaigns.<table>` ambiguous (the load fails). So `dlt.pipeline(PIPELINE_NAME,
@@ -41,15 +47,46 @@ PAGE_SIZE_MAX = 500
 FINAL_STATUSES = ("done", "stopped", "spam")
 CAMPAIGN_STATUSES = ("creation", "moderation", "spam", "scheduled", "sending", "paused", "stopped", "done")
 
-# Message statuses the reference documents, by meaning. Any other key is still loaded.
-PENDING_STATUSES = ("scheduled", "moderation", "accepted", "sending", "sent")
-DELIVERED_STATUSES = ("delivered", "read")
-FAILED_STATUSES = ("failed", "undelivered", "expired", "not_rcs_user", "not_viber_user")
-UNKNOWN_STATUSES = ("unknown",)
-KNOWN_MESSAGE_STATUSES = PENDING_STATUSES + DELIVERED_STATUSES + FAILED_STATUSES + UNKNOWN_STATUSES
 
-# Channels that report reads; read_rate is NULL for the others.
-READ_RECEIPT_CHANNELS = ("rcs", "viber", "whatsapp")
+def _find_sql_dir() -> Path:
+    """The installed copy when there is one (a wheel ships the top-level `sql/` as
+    `bsg_campaigns/sql/`, see setup.py), else the checkout's own `sql/` (editable installs, tests),
+    the one analysts edit."""
+    packaged = Path(__file__).resolve().parent / "sql"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "sql"
+
+
+# The SQL models and checks: a dbt project (sql/dbt_project.yml) that the connector renders itself.
+SQL_DIR = _find_sql_dir()
+DBT_PROJECT_FILE = "dbt_project.yml"
+
+
+def _project_vars() -> Dict[str, Any]:
+    with open(SQL_DIR / DBT_PROJECT_FILE, encoding="utf-8") as project:
+        return dict(yaml.safe_load(project)["vars"])
+
+
+def _words(values: Any, var: str) -> Tuple[str, ...]:
+    # They become column names and string literals of the SQL: plain lower-case words only.
+    if not isinstance(values, list) or not all(isinstance(v, str) and re.fullmatch(r"[a-z][a-z0-9_]*", v)
+                                                for v in values):
+        raise ValueError(f"{SQL_DIR / DBT_PROJECT_FILE}: var {var} must list lower-case words, not {values!r}")
+    return tuple(values)
+
+
+# Message statuses the reference documents, by meaning, and the channels that report reads (read_rate
+# is NULL for the others): defined once, as vars of sql/dbt_project.yml, which the SQL models use too.
+# Any other status is still loaded.
+_VARS = _project_vars()
+_BUCKETS = {bucket: _words(statuses, f"bsg_campaigns_message_status_buckets.{bucket}")
+            for bucket, statuses in _VARS["bsg_campaigns_message_status_buckets"].items()}
+PENDING_STATUSES = _BUCKETS["pending"]
+DELIVERED_STATUSES = _BUCKETS["delivered"]
+FAILED_STATUSES = _BUCKETS["failed"]
+UNKNOWN_STATUSES = _BUCKETS["unknown"]
+KNOWN_MESSAGE_STATUSES = tuple(status for statuses in _BUCKETS.values() for status in statuses)
+READ_RECEIPT_CHANNELS = _words(_VARS["bsg_campaigns_read_receipt_channels"], "bsg_campaigns_read_receipt_channels")
+
 FALLBACK_CHANNEL = "sms"
 
 # Settings kept in .dlt/secrets.toml, whose values are never shown in a message.

@@ -1,4 +1,4 @@
--- severity: error
+{{ config(severity='error') }}
 -- check: counts_exceed_total_messages
 -- summary: primary status counts add up to more than total_messages
 -- guards: the primary status counts of a campaign (each message counted once, under its current
@@ -10,8 +10,8 @@ select
     c.campaign_id,
     c.total_messages,
     s.primary_messages
-from stg_campaigns as c
-join stg_campaign_statistics as s
+from {{ ref('stg_campaigns') }} as c
+join {{ ref('stg_campaign_statistics') }} as s
     on s.campaign_id = c.campaign_id
 where c.total_messages is not null
     and s.primary_messages > c.total_messages

@@ -1,4 +1,4 @@
--- severity: error
+{{ config(severity='error') }}
 -- check: currency_code
 -- summary: currency is not a 3-letter upper-case ISO code (or missing beside a price)
 -- guards: `currency` is a 3-letter upper-case ISO-4217 code (UAH, USD, EUR), because money is
@@ -11,7 +11,7 @@ select
     campaign_id,
     currency,
     total_price
-from campaigns
+from {{ source('bsg_campaigns', 'campaigns') }}
 where (currency is null and total_price is not null)
     or (
         currency is not null

@@ -1,4 +1,4 @@
--- severity: error
+{{ config(severity='error') }}
 -- check: done_but_pending
 -- summary: campaign done for longer than the refresh window still has pending messages
 -- guards: a campaign `done` for longer than the refresh window still has pending messages
@@ -18,8 +18,8 @@ select
         as double precision
     ) as hours_after_finish,
     x.refresh_window_hours
-from campaign_rates as r
-cross join check_context as x
+from {{ ref('campaign_rates') }} as r
+cross join {{ check_context_relation() }} as x
 where r.status = 'done'
     and r.pending > 0
     and r.finished_at is not null

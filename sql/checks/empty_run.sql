@@ -1,4 +1,4 @@
--- severity: warning
+{{ config(severity='warn') }}
 -- check: empty_run
 -- summary: the API listed campaigns but the run loaded none
 -- guards: a run that loaded no campaign while the API listed some (campaigns_listed > 0 and
@@ -9,6 +9,6 @@
 select
     x.campaigns_listed,
     x.campaigns_loaded
-from check_context as x
+from {{ check_context_relation() }} as x
 where x.campaigns_listed > 0
     and x.campaigns_loaded = 0

@@ -1,4 +1,4 @@
--- severity: error
+{{ config(severity='error') }}
 -- check: negative_counts
 -- summary: negative message counts or campaign totals
 -- guards: no count is negative: campaign_statistics.message_count,
@@ -9,7 +9,7 @@ select
     campaign_id,
     status as counted,
     message_count as value
-from campaign_statistics
+from {{ source('bsg_campaigns', 'campaign_statistics') }}
 where message_count < 0
 union all
 select
@@ -17,7 +17,7 @@ select
     campaign_id,
     status as counted,
     message_count as value
-from campaign_statistics_history
+from {{ source('bsg_campaigns', 'campaign_statistics_history') }}
 where message_count < 0
 union all
 select
@@ -25,7 +25,7 @@ select
     campaign_id,
     'total_messages' as counted,
     total_messages as value
-from campaigns
+from {{ source('bsg_campaigns', 'campaigns') }}
 where total_messages < 0
 union all
 select
@@ -33,6 +33,6 @@ select
     campaign_id,
     'total_phones' as counted,
     total_phones as value
-from campaigns
+from {{ source('bsg_campaigns', 'campaigns') }}
 where total_phones < 0
 order by source_table, campaign_id, counted

@@ -1,4 +1,4 @@
--- severity: error
+{{ config(severity='error') }}
 -- check: rates_out_of_range
 -- summary: a campaign rate outside [0, 1]
 -- guards: every rate of campaign_rates lies in [0, 1] (NULL, a zero denominator, is fine).
@@ -18,7 +18,7 @@ with out_of_range as (
         reach_rate,
         pending_rate,
         failed_rate
-    from campaign_rates
+    from {{ ref('campaign_rates') }}
     where delivery_rate < 0 or delivery_rate > 1
         or read_rate < 0 or read_rate > 1
         or fallback_rate < 0 or fallback_rate > 1

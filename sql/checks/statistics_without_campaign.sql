@@ -1,4 +1,4 @@
--- severity: warning
+{{ config(severity='warn') }}
 -- check: statistics_without_campaign
 -- summary: statistics for a campaign_id missing from campaigns
 -- guards: every campaign_id of campaign_statistics has its row in `campaigns`. Orphan counts are
@@ -8,7 +8,7 @@
 select
     s.campaign_id,
     cast(sum(s.message_count) as bigint) as messages
-from campaign_statistics as s
-where s.campaign_id not in (select c.campaign_id from campaigns as c)
+from {{ source('bsg_campaigns', 'campaign_statistics') }} as s
+where s.campaign_id not in (select c.campaign_id from {{ source('bsg_campaigns', 'campaigns') }} as c)
 group by s.campaign_id
 order by s.campaign_id

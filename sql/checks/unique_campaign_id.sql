@@ -1,4 +1,4 @@
--- severity: error
+{{ config(severity='error') }}
 -- check: unique_campaign_id
 -- summary: campaign_id appears more than once in campaigns
 -- guards: one row per campaign in `campaigns`. A duplicate would double the campaign in every mart
@@ -7,7 +7,7 @@
 select
     campaign_id,
     cast(count(*) as bigint) as copies
-from campaigns
+from {{ source('bsg_campaigns', 'campaigns') }}
 group by campaign_id
 having count(*) > 1
 order by campaign_id

@@ -1,4 +1,4 @@
--- severity: error
+{{ config(severity='error') }}
 -- check: unique_statistics_key
 -- summary: a (campaign_id, channel, is_fallback, status) appears more than once in campaign_statistics
 -- guards: one row per (campaign_id, channel, is_fallback, status) in `campaign_statistics` (the
@@ -18,7 +18,7 @@ with key_combinations as (
         row_number() over (order by channel, is_fallback, status) - 1 as combination
     from (
         select distinct channel, is_fallback, status
-        from campaign_statistics
+        from {{ source('bsg_campaigns', 'campaign_statistics') }}
     ) as distinct_keys
 ),
 combination_bits as (
@@ -32,7 +32,7 @@ combination_bits as (
 ),
 suspects as (
     select s.campaign_id
-    from campaign_statistics as s
+    from {{ source('bsg_campaigns', 'campaign_statistics') }} as s
     join combination_bits as b
         on b.channel = s.channel
         and b.is_fallback = s.is_fallback
@@ -46,7 +46,7 @@ select
     is_fallback,
     status,
     cast(count(*) as bigint) as copies
-from campaign_statistics
+from {{ source('bsg_campaigns', 'campaign_statistics') }}
 where campaign_id in (select campaign_id from suspects)
 group by campaign_id, channel, is_fallback, status
 having count(*) > 1

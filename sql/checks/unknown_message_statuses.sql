@@ -1,4 +1,4 @@
--- severity: warning
+{{ config(severity='warn') }}
 -- check: unknown_message_statuses
 -- summary: message status never seen before (not in settings.KNOWN_MESSAGE_STATUSES)
 -- guards: every message status in campaign_statistics is one the project knows
@@ -10,7 +10,7 @@ select
     s.status,
     cast(count(distinct s.campaign_id) as bigint) as campaigns,
     cast(sum(s.message_count) as bigint) as messages
-from campaign_statistics as s
-where s.status not in (select k.status from known_message_statuses as k)
+from {{ source('bsg_campaigns', 'campaign_statistics') }} as s
+where s.status not in (select k.status from {{ known_statuses_relation() }} as k)
 group by s.status
 order by s.status

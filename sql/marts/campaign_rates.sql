@@ -24,34 +24,18 @@ with counts as (
         c.total_messages,
         c.has_read_receipts,
         coalesce(s.primary_messages, 0) as messages,
-        coalesce(s.primary_delivered + s.primary_read, 0) as delivered,
+        coalesce({{ status_bucket('s.primary_', 'delivered') }}, 0) as delivered,
         coalesce(s.primary_read, 0) as read,
-        coalesce(
-            s.primary_failed + s.primary_undelivered + s.primary_expired
-            + s.primary_not_rcs_user + s.primary_not_viber_user,
-            0
-        ) as failed,
-        coalesce(
-            s.primary_scheduled + s.primary_moderation + s.primary_accepted
-            + s.primary_sending + s.primary_sent,
-            0
-        ) as pending,
-        coalesce(s.primary_unknown, 0) as unknown_messages,
+        coalesce({{ status_bucket('s.primary_', 'failed') }}, 0) as failed,
+        coalesce({{ status_bucket('s.primary_', 'pending') }}, 0) as pending,
+        coalesce({{ status_bucket('s.primary_', 'unknown') }}, 0) as unknown_messages,
         coalesce(s.primary_other, 0) as other_messages,
         coalesce(s.fallback_messages, 0) as fallback_messages,
-        coalesce(s.fallback_delivered + s.fallback_read, 0) as fallback_delivered,
-        coalesce(
-            s.fallback_failed + s.fallback_undelivered + s.fallback_expired
-            + s.fallback_not_rcs_user + s.fallback_not_viber_user,
-            0
-        ) as fallback_failed,
-        coalesce(
-            s.fallback_scheduled + s.fallback_moderation + s.fallback_accepted
-            + s.fallback_sending + s.fallback_sent,
-            0
-        ) as fallback_pending
-    from stg_campaigns as c
-    left join stg_campaign_statistics as s
+        coalesce({{ status_bucket('s.fallback_', 'delivered') }}, 0) as fallback_delivered,
+        coalesce({{ status_bucket('s.fallback_', 'failed') }}, 0) as fallback_failed,
+        coalesce({{ status_bucket('s.fallback_', 'pending') }}, 0) as fallback_pending
+    from {{ ref('stg_campaigns') }} as c
+    left join {{ ref('stg_campaign_statistics') }} as s
         on s.campaign_id = c.campaign_id
 )
 select
@@ -79,18 +63,7 @@ select
     fallback_delivered,
     fallback_failed,
     fallback_pending,
-    cast(delivered as double precision) / nullif(messages, 0) as delivery_rate,
-    case
-        when has_read_receipts then cast(read as double precision) / nullif(delivered, 0)
-    end as read_rate,
-    cast(fallback_messages as double precision) / nullif(messages, 0) as fallback_rate,
-    cast(fallback_delivered as double precision) / nullif(fallback_messages, 0) as fallback_delivery_rate,
-    cast(delivered + fallback_delivered as double precision) / nullif(messages, 0) as reach_rate,
-    cast(pending as double precision) / nullif(messages, 0) as pending_rate,
-    cast(failed as double precision) / nullif(messages, 0) as failed_rate,
-    cast(
-        cast(total_price as double precision) / nullif(delivered + fallback_delivered, 0)
-        as decimal(38, 7)
-    ) as cost_per_delivered,
+    {{ rate_columns('has_read_receipts') }},
+    {{ cost_per_delivered('total_price', 'delivered + fallback_delivered') }} as cost_per_delivered,
     has_read_receipts
 from counts

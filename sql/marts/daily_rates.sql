@@ -26,7 +26,7 @@ with sums as (
             as bigint
         ) as priced_delivered,
         max(case when has_read_receipts then 1 else 0 end) as has_read_receipts
-    from campaign_rates
+    from {{ ref('campaign_rates') }}
     group by created_date, sender, type, currency
 )
 select
@@ -44,17 +44,6 @@ select
     fallback_delivered,
     total_price,
     priced_delivered,
-    cast(delivered as double precision) / nullif(messages, 0) as delivery_rate,
-    case
-        when has_read_receipts = 1 then cast(read as double precision) / nullif(delivered, 0)
-    end as read_rate,
-    cast(fallback_messages as double precision) / nullif(messages, 0) as fallback_rate,
-    cast(fallback_delivered as double precision) / nullif(fallback_messages, 0) as fallback_delivery_rate,
-    cast(delivered + fallback_delivered as double precision) / nullif(messages, 0) as reach_rate,
-    cast(pending as double precision) / nullif(messages, 0) as pending_rate,
-    cast(failed as double precision) / nullif(messages, 0) as failed_rate,
-    cast(
-        cast(total_price as double precision) / nullif(priced_delivered, 0)
-        as decimal(38, 7)
-    ) as cost_per_delivered
+    {{ rate_columns('has_read_receipts = 1') }},
+    {{ cost_per_delivered('total_price', 'priced_delivered') }} as cost_per_delivered
 from sums

@@ -16,16 +16,14 @@ with snapshots as (
         h.fetched_at,
         c.has_read_receipts,
         h.primary_messages as messages,
-        h.primary_delivered + h.primary_read as delivered,
+        {{ status_bucket('h.primary_', 'delivered') }} as delivered,
         h.primary_read as read,
-        h.primary_scheduled + h.primary_moderation + h.primary_accepted
-            + h.primary_sending + h.primary_sent as pending,
-        h.primary_failed + h.primary_undelivered + h.primary_expired
-            + h.primary_not_rcs_user + h.primary_not_viber_user as failed,
+        {{ status_bucket('h.primary_', 'pending') }} as pending,
+        {{ status_bucket('h.primary_', 'failed') }} as failed,
         h.fallback_messages,
-        h.fallback_delivered + h.fallback_read as fallback_delivered
-    from stg_campaign_statistics_history as h
-    left join stg_campaigns as c
+        {{ status_bucket('h.fallback_', 'delivered') }} as fallback_delivered
+    from {{ ref('stg_campaign_statistics_history') }} as h
+    left join {{ ref('stg_campaigns') }} as c
         on c.campaign_id = h.campaign_id
 ),
 with_latest as (
@@ -61,13 +59,7 @@ select
     failed,
     fallback_messages,
     fallback_delivered,
-    cast(delivered as double precision) / nullif(messages, 0) as delivery_rate,
-    case
-        when has_read_receipts then cast(read as double precision) / nullif(delivered, 0)
-    end as read_rate,
-    cast(delivered + fallback_delivered as double precision) / nullif(messages, 0) as reach_rate,
-    cast(delivered as double precision) / nullif(latest_delivered, 0) as delivered_share_of_latest,
-    case
-        when has_read_receipts then cast(read as double precision) / nullif(latest_read, 0)
-    end as read_share_of_latest
+    {{ rate_columns('has_read_receipts', ['delivery_rate', 'read_rate', 'reach_rate']) }},
+    {{ rate('delivered', 'latest_delivered') }} as delivered_share_of_latest,
+    case when has_read_receipts then {{ rate('read', 'latest_read') }} end as read_share_of_latest
 from with_latest

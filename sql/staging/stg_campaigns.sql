@@ -19,5 +19,5 @@ select
     total_price,
     currency,
     fetched_at,
-    coalesce(lower(type) in ('rcs', 'viber', 'whatsapp'), false) as has_read_receipts
-from campaigns
+    coalesce(lower(type) in ({{ sql_strings(var('bsg_campaigns_read_receipt_channels')) }}), false) as has_read_receipts
+from {{ source('bsg_campaigns', 'campaigns') }}

@@ -214,6 +214,34 @@ def test_changed_sql_file_rebuilds_the_views(loaded, tmp_path):
     assert "build_marker" not in columns
 
 
+def test_changed_macro_or_var_rebuilds_the_views(loaded, tmp_path):
+    """The views' texts are the templates rendered with sql/macros and the vars of dbt_project.yml:
+    editing only those (no model file) changes the compiled statements, so the cached ones are not
+    used and the views change."""
+    build_models(loaded)
+    rates = "select campaign_id, type, messages, read, delivery_rate, read_rate from {ds}.campaign_rates"
+    assert any(r["type"] == "rcs" and r["read_rate"] is not None for r in query(loaded, rates))
+    edited = tmp_path / "sql"
+    shutil.copytree(sqlcompile.SQL_DIR, edited)
+
+    def rebuild_after(relative, old, new):
+        path = edited / relative
+        assert old in path.read_text()
+        path.write_text(path.read_text().replace(old, new))
+        recorder = RecordingPipeline(loaded)
+        build_models(recorder, sql_dir=edited)
+        assert len([s for s in recorder.statements if s.startswith("CREATE VIEW")]) == len(sqlcompile.MODELS)
+        return query(loaded, rates)
+
+    # a macro: delivery_rate redefined in macros/rates.sql, which campaign_rates.sql only calls
+    after = rebuild_after("macros/rates.sql", "'delivery_rate': ('delivered', 'messages')",
+                          "'delivery_rate': ('read', 'messages')")
+    assert [r["delivery_rate"] for r in after] == [r["read"] / r["messages"] if r["messages"] else None for r in after]
+    # a var: rcs no longer listed among the channels that report reads
+    after = rebuild_after("dbt_project.yml", "[rcs, viber, whatsapp]", "[viber, whatsapp]")
+    assert all(r["read_rate"] is None for r in after if r["type"] == "rcs")
+
+
 def test_source_table_appearing_rebuilds_the_views(tmp_path):
     """Built while the history was missing (modelled as empty), then loaded: the compiled text
     changes, so the views are rebuilt and read the new table."""

@@ -33,6 +33,8 @@ SOURCES_FILE = Path("sql", "staging", "_bsg_campaigns__sources.yml")
 # dbt source name of the loaded tables; its schema is the var a dbt user sets to the dataset.
 SOURCE_NAME = "bsg_campaigns"
 SOURCE_SCHEMA = "{{ var('bsg_campaigns_schema', 'bsg_campaigns') }}"
+# On DuckDB a dbt user reads the connector's file attached under its own alias (README, "dbt").
+SOURCE_DATABASE = "{{ var('bsg_campaigns_database', target.database) }}"
 COMMAND = "python -m bsg_campaigns.analyst.docs"
 
 TYPES = ("bigint", "text", "boolean", "date", "timestamptz", "double", "decimal(38,7)", "json")
@@ -336,6 +338,7 @@ def dbt_files(relations: Sequence[Relation], sql_dir: Path) -> Dict[Path, str]:
             "sources": [{
                 "name": SOURCE_NAME,
                 "description": "The tables the bsg-campaigns connector loads (its dataset).",
+                "database": SOURCE_DATABASE,
                 "schema": SOURCE_SCHEMA,
                 "tables": [_dbt_relation(r, by_name, sql_dir) for r in relations if r.kind == "table"],
             }],

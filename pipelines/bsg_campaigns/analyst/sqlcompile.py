@@ -3,8 +3,9 @@ dataset, transpile to the destination's dialect. Pure text work; the probes of a
 the cache of compiled statements are in viewcache.py, running views and checks in models.py and
 checks.py.
 
-The SQL lives in plain files under `sql/` (see `sql/README.md`), written once in a portable
-dialect (`SOURCE_DIALECT`) with unqualified table names. Nothing from configuration is pasted
+The SQL lives in files under `sql/` (see `sql/README.md`), written once in a portable dialect
+(`SOURCE_DIALECT`) as Jinja templates that dbt runs as they are; templating.py renders them with
+unqualified table names. Nothing from configuration is pasted
 into SQL text: the dataset name and every identifier are validated against `IDENTIFIER_RE` and
 placed as sqlglot identifiers; the check parameters are validated integers rendered as sqlglot
 literals; there are no user SQL fragments. Destination-specific SQL, where sqlglot's transpiling
@@ -16,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -26,22 +26,13 @@ from sqlglot import exp
 
 from bsg_campaigns import settings
 from bsg_campaigns.contract import tables
+from bsg_campaigns.analyst import templating
 from bsg_campaigns.analyst.exceptions import SqlModelError
 
 logger = logging.getLogger(__name__)
 
 
-def _find_sql_dir() -> Path:
-    """The installed copy when there is one (a wheel ships the top-level `sql/` as
-    `bsg_campaigns/sql/`, see setup.py), else the checkout's own `sql/` (editable installs, tests),
-    the one analysts edit."""
-    packaged = resources.files("bsg_campaigns") / "sql"
-    if isinstance(packaged, Path) and packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[3] / "sql"
-
-
-SQL_DIR = _find_sql_dir()
+SQL_DIR = settings.SQL_DIR
 
 # The dialect the .sql files are written in (they are kept plain enough to read as postgres too).
 SOURCE_DIALECT = "duckdb"
@@ -115,7 +106,8 @@ def validate_identifier(value: Any, what: str = "identifier") -> str:
 
 @dataclass(frozen=True)
 class SqlFile:
-    """One .sql file: its name (the view or check name), path, text and header fields."""
+    """One .sql file: its name (the view or check name), path, text rendered from the template
+    (templating.py) and the header fields of that text."""
 
     name: str
     path: Path
@@ -156,7 +148,7 @@ def parse_header(text: str) -> Dict[str, str]:
 def load_sql_file(relative_path: str, sql_dir: Optional[Path] = None) -> SqlFile:
     path = (sql_dir or SQL_DIR) / relative_path
     name = validate_identifier(path.stem, f"SQL file name of {relative_path}")
-    text = path.read_text(encoding="utf-8")
+    text = templating.render(sql_dir or SQL_DIR, relative_path).text
     header = parse_header(text)
     return SqlFile(name=name, path=path, text=text, header=header)
 

@@ -4,10 +4,11 @@ view DDL when nothing changed.
 
 Compiled SQL cache. Parsing, qualifying and transpiling the .sql files costs far more than
 executing the statements on a small incremental load. `SqlCache` keeps the output per file, keyed
-by a hash of everything the text depends on: the file's text, the kind of statement, the dialect,
+by a hash of everything the text depends on: the file's text as rendered from its template (so an
+edited macro or var of sql/dbt_project.yml that changes the SQL changes the key), the kind of statement, the dialect,
 the qualified name of every table it may read (dataset, catalog), the source tables modelled as
 empty, the check relations' values (only for files that mention them) and `compiler_fingerprint()`
-(sqlglot's version and the code of the modules that compile). It lives in this process and, when
+(sqlglot's version and the code of the modules that render and compile). It lives in this process and, when
 the caller gives a directory (the pipeline's working dir: same owner and trust as dlt's own
 `state.json` and load packages), in a small JSON file there, written atomically with mode 0600.
 A file that is unreadable or not in this format is ignored and rewritten. The cached text is
@@ -111,8 +112,8 @@ def compiler_fingerprint() -> str:
     sqlglot_version: str = sqlglot.__version__  # type: ignore[attr-defined]
     digest = hashlib.sha256(f"sqlglot {sqlglot_version}; format {_CACHE_FORMAT}".encode())
     package = Path(__file__).resolve().parents[1]
-    for module in ("analyst/sqlcompile.py", "analyst/checks.py", "analyst/models.py", "analyst/viewcache.py",
-                   "settings.py", "contract/tables.py"):
+    for module in ("analyst/templating.py", "analyst/sqlcompile.py", "analyst/checks.py", "analyst/models.py",
+                   "analyst/viewcache.py", "settings.py", "contract/tables.py"):
         try:
             digest.update((package / module).read_bytes())
         except OSError:  # installed without sources (pyc only, a zip): the package version then

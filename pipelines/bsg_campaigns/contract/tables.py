@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 import pyarrow as pa
+from dlt.common.schema.typing import TColumnSchema
 
 CAMPAIGNS = "campaigns"
 CAMPAIGN_STATISTICS = "campaign_statistics"
@@ -66,11 +67,11 @@ REJECTED_SCHEMA = pa.schema(
 STATISTICS_KEY = ("campaign_id", "channel", "is_fallback", "status")
 
 
-def dlt_columns(schema: pa.Schema, json_columns: Tuple[str, ...] = ()) -> Dict[str, Dict[str, Any]]:
+def dlt_columns(schema: pa.Schema, json_columns: Tuple[str, ...] = ()) -> Dict[str, TColumnSchema]:
     """dlt column hints that match an arrow schema exactly (so dlt never warns or widens)."""
-    columns: Dict[str, Dict[str, Any]] = {}
+    columns: Dict[str, TColumnSchema] = {}
     for field in schema:
-        hint: Dict[str, Any] = {"name": field.name, "nullable": field.nullable}
+        hint: TColumnSchema = {"name": field.name, "nullable": field.nullable}
         if field.name in json_columns:
             hint["data_type"] = "json"
         elif pa.types.is_int64(field.type):
