@@ -7,7 +7,7 @@ money is DECIMAL(38,7), times are UTC-aware timestamps, counts are BIGINT.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Dict, Tuple
 
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
