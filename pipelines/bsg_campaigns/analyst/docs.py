@@ -127,8 +127,7 @@ def _render(template: str, where: str, **extra: str) -> str:
 def _check_severity(check: Any, where: str, sql_dir: Path) -> str:
     if f"checks/{check}.sql" not in sqlcompile.CHECKS:
         raise ColumnDocsError(f"{where}: check {check!r} is not in sqlcompile.CHECKS")
-    text = (sql_dir / "checks" / f"{check}.sql").read_text(encoding="utf-8")
-    return sqlcompile.parse_header(text).get("severity", "error")
+    return sqlcompile.load_sql_file(f"checks/{check}.sql", sql_dir).severity  # from its rendered config()
 
 
 def _tests(raw: Any, allowed: Mapping[str, Tuple[str, ...]], where: str, sql_dir: Path) -> Tuple[DbtTest, ...]:
