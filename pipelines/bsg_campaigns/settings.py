@@ -39,7 +39,6 @@ PAGE_SIZE_MAX = 500
 # Campaign statuses after which the campaign sends nothing more. Counts still move afterwards
 # (delivery reports, reads, fallback SMS), which is what the refresh window is for.
 FINAL_STATUSES = ("done", "stopped", "spam")
-CAMPAIGN_STATUSES = ("creation", "moderation", "spam", "scheduled", "sending", "paused", "stopped", "done")
 
 # Message statuses the reference documents, by meaning. Any other key is still loaded.
 PENDING_STATUSES = ("scheduled", "moderation", "accepted", "sending", "sent")

@@ -17,8 +17,9 @@ from typing import Any, Dict, Optional, Sequence
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.app.console import clear_progress, error, one_paragraph, progress_printer
 from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.exceptions import BsgError, ChecksFailed, RunFailed, UserError
 
-EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STRICT = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STRICT = 0, RunFailed.exit_code, UserError.exit_code, ChecksFailed.exit_code
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -33,20 +34,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.getLogger("dlt").addFilter(_drop_dlt_errors)
     from dlt.common.configuration.exceptions import ConfigProviderException
 
-    from bsg_campaigns.exceptions import ConfigError
-    from bsg_campaigns.exceptions import RunFailed, UserError
-
     try:
         return int(args.handler(args) or 0)
-    except (UserError, ConfigError) as exc:
-        error(f"error: {exc}")
-        return EXIT_USER_ERROR
+    except BsgError as exc:
+        error(f"{'error' if exc.exit_code == EXIT_USER_ERROR else 'run failed'}: {exc}")
+        return exc.exit_code
     except ConfigProviderException as exc:  # e.g. a .dlt/config.toml that is not valid TOML
         error(f"error: {one_paragraph(exc)} Fix the file and run again. Nothing was run.")
         return EXIT_USER_ERROR
-    except RunFailed as exc:
-        error(f"run failed: {exc}")
-        return EXIT_FAILED
     except BrokenPipeError:  # output piped into `head` etc.
         sys.stderr.close()
         return EXIT_OK
@@ -161,9 +156,6 @@ def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None, read_
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from bsg_campaigns.app.runner import run
-    from bsg_campaigns.exceptions import RunFailed
-
-    from bsg_campaigns.exceptions import UserError
 
     if args.campaign_ids and (args.start_date or args.end_date):
         raise UserError("--campaign-id fetches exactly the campaigns named, --start-date/--end-date a creation-date "

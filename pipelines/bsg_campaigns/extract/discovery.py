@@ -109,7 +109,3 @@ def _listed(item: object, campaign_type: str, tz: tzinfo) -> ListedCampaign:
         created_at = None
     listed_type = item.get("type") or item.get("message_type") or campaign_type
     return ListedCampaign(campaign_id, str(listed_type), created_at)
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc)

@@ -1,7 +1,7 @@
 """How a run's rows reach the destination: dlt's extract, normalize and load steps, the loader
 file format per destination, DuckDB's memory while loading, and finishing a load that a killed
-run left behind without loading any of its rows twice. Raises dlt's PipelineStepFailed; the
-runner turns it into a message."""
+run left behind without loading any of its rows twice. Raises dlt's PipelineStepFailed (the
+runner turns it into a message) and our own errors."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.contract import tables
-from bsg_campaigns.exceptions import ConfigError
+from bsg_campaigns.exceptions import ConfigError, RunFailed
 from bsg_campaigns.app.report import RunReport
 
 logger = logging.getLogger("bsg_campaigns.app.runner")
@@ -32,8 +32,12 @@ def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, mem
     analyst's notebook, a BI tool) out of the DuckDB file for the whole run."""
     # No data and (the runner finished them first) no pending packages: this only restores the
     # state and schema from the destination when they are newer there (a fresh machine), once
-    # per pipeline object, as run() would before extracting.
-    assert not pipeline.has_pending_data, "finish_interrupted_load() first"
+    # per pipeline object, as run() would before extracting. With packages pending it would load
+    # them without settling their committed jobs (finish_interrupted_load), some rows twice.
+    if pipeline.has_pending_data:
+        raise RunFailed(f"Pipeline {pipeline.pipeline_name!r} has data of an interrupted run pending; it must be "
+                        "loaded (finish_interrupted_load) before a new extract. Nothing of this run was extracted; "
+                        "the next run loads the pending data first.")
     pipeline.run()
     adopt_legacy_state(pipeline)
     with _timed(report, "extract"):
