@@ -7,12 +7,14 @@ api key must be fixed; 3 `--strict` and rejected records or failed data-quality 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.app.console import clear_progress, error, one_paragraph, progress_printer
@@ -171,7 +173,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         source_args["backfill_start"], source_args["backfill_end"] = args.start_date, args.end_date
     pipeline = _pipeline(args)
     try:
-        run(pipeline, report, build_models=not args.no_models, **source_args)
+        with gc_tuned_for_bulk():
+            run(pipeline, report, build_models=not args.no_models, **source_args)
     except RunFailed as exc:
         report.finish("failed", str(exc))
         _write_summary(pipeline, report)
@@ -275,7 +278,31 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from bsg_campaigns.app.demo import run_demo
 
-    return run_demo(Path(args.dir), campaigns=args.campaigns, seed=args.seed, progress=progress_printer())
+    with gc_tuned_for_bulk():
+        return run_demo(Path(args.dir), campaigns=args.campaigns, seed=args.seed, progress=progress_printer())
+
+
+@contextmanager
+def gc_tuned_for_bulk() -> Iterator[None]:
+    """A run allocates millions of short-lived objects (rows, parsed JSON) on top of a heap of
+    imported modules that the cyclic collector would otherwise keep rescanning: freeze what exists
+    at start and collect young objects less often. Garbage collection is process-wide, so only
+    the command line, which owns its process, does this (never the library calls: an embedding
+    program keeps its own settings), and it restores exactly what it found: the thresholds, and
+    the frozen set (frozen only when nothing was frozen before, so unfreeze() releases only
+    what this froze)."""
+    thresholds = gc.get_threshold()
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if freeze:
+            gc.unfreeze()
 
 
 if __name__ == "__main__":
