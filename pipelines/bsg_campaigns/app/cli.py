@@ -134,11 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--strict", action="store_true", help="exit 3 when a check fails")
     models.set_defaults(handler=_cmd_models)
 
+    from bsg_campaigns.simulator.__main__ import add_arguments as simulator_arguments
+
     simulator = sub.add_parser("simulator", help="serve the bundled API simulator (for trying things by hand)")
-    simulator.add_argument("--port", type=int, default=8765)
-    simulator.add_argument("--campaigns", type=int, default=2000)
-    simulator.add_argument("--seed", type=int, default=42)
-    simulator.add_argument("--latency-ms", type=float, default=0)
+    simulator_arguments(simulator)
     simulator.set_defaults(handler=_cmd_simulator)
     return parser
 
@@ -269,10 +268,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulator(args: argparse.Namespace) -> int:
-    from bsg_campaigns.simulator.__main__ import main as simulator_main
+    from bsg_campaigns.simulator.__main__ import serve
 
-    return simulator_main(["--port", str(args.port), "--campaigns", str(args.campaigns),
-                           "--seed", str(args.seed), "--latency-ms", str(args.latency_ms)])
+    return serve(args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
