@@ -211,7 +211,7 @@ def _write_summary(pipeline: Any, report: RunReport) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from bsg_campaigns.load.steps import duckdb_file
+    from bsg_campaigns.load.steps import duckdb_file, legacy_source_state
     from bsg_campaigns.app.runner import destination_unreachable
     from bsg_campaigns.incremental.state import open_campaigns
 
@@ -225,12 +225,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - every failure is reported, none as "No runs yet"
         raise destination_unreachable(pipeline, exc) from None
     source_state = pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME, {})
+    legacy = None if source_state else legacy_source_state(pipeline)  # upgraded from 0.1, not run since
+    source_state = source_state or legacy or {}
     opened = list(open_campaigns(source_state))
     info = {"pipeline": pipeline.pipeline_name, "dataset": pipeline.dataset_name,
             "destination": str(pipeline.destination.destination_name if pipeline.destination else None),
             "cursors": source_state.get("cursors", {}), "open_campaigns": len(opened),
             "retrying": source_state.get("retry", {}), "last_run": source_state.get("last_run"),
-            "known_extra_fields": source_state.get("seen_extra_fields", [])}
+            "known_extra_fields": source_state.get("seen_extra_fields", []),
+            "adopted_from": defaults.LEGACY_PIPELINE_NAME if legacy else None}
     if args.json:
         print(json.dumps({**info, "open": opened}, indent=2, default=str))
         return EXIT_OK
@@ -238,6 +241,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"No runs yet for pipeline {pipeline.pipeline_name!r} (dataset {pipeline.dataset_name!r}).")
         return EXIT_OK
     print(f"pipeline {info['pipeline']} → {info['destination']} dataset {info['dataset']}")
+    if legacy:
+        print(f"state of pipeline {defaults.LEGACY_PIPELINE_NAME!r} (the name before 0.2): the next run adopts it")
     print("cursors (newest campaign creation time listed, per type):")
     for campaign_type, cursor in sorted(info["cursors"].items()):
         print(f"  {campaign_type:10s} {cursor}")

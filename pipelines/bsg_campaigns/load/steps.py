@@ -11,7 +11,7 @@ import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import dlt
 from dlt.common.pipeline import LoadInfo
@@ -56,27 +56,34 @@ def adopt_legacy_state(pipeline: dlt.Pipeline) -> bool:
     or at the destination) takes the old pipeline's committed source state from the same
     dataset, so an upgrade goes on incrementally instead of re-reading `start_date` onwards. Only
     the committed copy is taken: whatever the old name left pending locally is re-read, once."""
-    if (pipeline.pipeline_name != defaults.PIPELINE_NAME
-            or pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME)):
-        return False
-    from dlt.common.destination.client import WithStateSync
-    from dlt.pipeline.state_sync import load_pipeline_state_from_destination
-
-    try:
-        with pipeline.destination_client() as client:
-            if not isinstance(client, WithStateSync):
-                return False
-            legacy = load_pipeline_state_from_destination(defaults.LEGACY_PIPELINE_NAME, client)
-    except Exception as exc:  # noqa: BLE001 - no dataset or no state table yet: a first run
-        logger.debug("no state of pipeline %r to adopt: %s", defaults.LEGACY_PIPELINE_NAME, exc)
-        return False
-    source_state = (legacy or {}).get("sources", {}).get(defaults.SOURCE_NAME)
+    source_state = legacy_source_state(pipeline)
     if not source_state:
         return False
     with pipeline.managed_state() as state:
         state.setdefault("sources", {})[defaults.SOURCE_NAME] = source_state
     logger.warning("adopted the incremental state of pipeline %r (the name before 0.2)", defaults.LEGACY_PIPELINE_NAME)
     return True
+
+
+def legacy_source_state(pipeline: dlt.Pipeline) -> Optional[Dict[str, Any]]:
+    """The source state the old pipeline name committed in this pipeline's dataset, when this
+    pipeline (under the new default name) has none of its own: what the next run adopts
+    (adopt_legacy_state) and `status` shows until then. Only reads the destination."""
+    if (pipeline.pipeline_name != defaults.PIPELINE_NAME
+            or pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME)):
+        return None
+    from dlt.common.destination.client import WithStateSync
+    from dlt.pipeline.state_sync import load_pipeline_state_from_destination
+
+    try:
+        with pipeline.destination_client() as client:
+            if not isinstance(client, WithStateSync):
+                return None
+            legacy = load_pipeline_state_from_destination(defaults.LEGACY_PIPELINE_NAME, client)
+    except Exception as exc:  # noqa: BLE001 - no dataset or no state table yet: a first run
+        logger.debug("no state of pipeline %r to adopt: %s", defaults.LEGACY_PIPELINE_NAME, exc)
+        return None
+    return (legacy or {}).get("sources", {}).get(defaults.SOURCE_NAME) or None
 
 
 @contextmanager
