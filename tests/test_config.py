@@ -166,7 +166,8 @@ def test_translator_lets_our_errors_explain_themselves():
         return wrapper
 
     translated = _translate(failed_step(QuotaExceeded("quota")))
-    assert type(translated) is UserError and str(translated) == "Raise the account's quota, then run again (extract stopped)."
+    assert type(translated) is UserError
+    assert str(translated) == "Raise the account's quota, then run again (extract stopped)."
     translated = _translate(failed_step(ApiUnavailable("20 campaign details in a row could not be fetched")))
     assert type(translated) is RunFailed and str(translated) == (
         "The BSG API failed during extract: 20 campaign details in a row could not be fetched. Nothing was committed "

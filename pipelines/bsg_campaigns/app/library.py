@@ -44,7 +44,7 @@ def exclusive_run(pipeline: dlt.Pipeline) -> Iterator[dlt.Pipeline]:
     touching nothing. Then it loads what an interrupted run left pending, without loading any of
     its rows twice (dlt alone would re-run jobs that had already committed, and its `run()` would
     load only those leftovers and ignore the new data). Raises `UserError` for a bad
-    `duckdb_load_memory_limit` setting (a `ConfigError`); a failing load raises dlt's `PipelineStepFailed`. On a
+    `duckdb_load_memory_limit` setting; a failing load raises dlt's `PipelineStepFailed`. On a
     DuckDB working copy (`publish.working_copy(path)` as the file, what the CLI does) the
     completed loads are published to `path` when the block ends, so readers never block it."""
     memory_limit = load_memory_limit(resolve_settings(pipeline.pipeline_name))  # pipeline-scoped too
