@@ -108,3 +108,15 @@ def test_help_everywhere(tmp_path, cli_sim):
     for command in ([], ["run"], ["demo"], ["status"], ["models"], ["simulator"]):
         result = bsg([*command, "--help"], tmp_path, cli_sim)
         assert result.returncode == 0 and "usage: bsg-campaigns" in result.stdout
+
+
+def test_simulator_takes_the_same_options_both_ways(tmp_path, cli_sim):
+    """`bsg-campaigns simulator` and `python -m bsg_campaigns.simulator`: one declaration."""
+    import re
+
+    via_cli = bsg(["simulator", "--help"], tmp_path, cli_sim).stdout
+    via_module = subprocess.run([sys.executable, "-m", "bsg_campaigns.simulator", "--help"], capture_output=True,
+                                text=True, timeout=60).stdout
+    options = sorted(set(re.findall(r"--[a-z][a-z-]+", via_module)))
+    assert options == sorted(set(re.findall(r"--[a-z][a-z-]+", via_cli)))
+    assert {"--port", "--max-page-size", "--fault-rate", "--api-key"} <= set(options)

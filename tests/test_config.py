@@ -146,6 +146,33 @@ def test_translator_never_crashes():
     assert isinstance(plain, RunFailed) and "disk full." in str(plain) and "second line" not in str(plain)
 
 
+
+def test_translator_lets_our_errors_explain_themselves():
+    """No list of our types in the translator: any BsgError in the chain gives the paragraph
+    (`explain`) and, through its exit code, the error class."""
+    from bsg_campaigns.api.exceptions import ApiUnavailable
+    from bsg_campaigns.exceptions import BsgError
+
+    class QuotaExceeded(BsgError):  # a layer's new error, unknown to the translator
+        exit_code = 2
+
+        def explain(self, step: str) -> str:
+            return f"Raise the account's quota, then run again ({step} stopped)."
+
+    def failed_step(cause: BaseException) -> Exception:
+        wrapper = RuntimeError("dlt's wrapper")
+        wrapper.step = "extract"  # as dlt's PipelineStepFailed
+        wrapper.__cause__ = cause
+        return wrapper
+
+    translated = _translate(failed_step(QuotaExceeded("quota")))
+    assert type(translated) is UserError
+    assert str(translated) == "Raise the account's quota, then run again (extract stopped)."
+    translated = _translate(failed_step(ApiUnavailable("20 campaign details in a row could not be fetched")))
+    assert type(translated) is RunFailed and str(translated) == (
+        "The BSG API failed during extract: 20 campaign details in a row could not be fetched. Nothing was committed "
+        "for this run; the next run resumes from the last committed state.")
+
 def test_cli_scrubs_secret_values_from_any_message(monkeypatch):
     from bsg_campaigns.app.console import scrubbed as _scrubbed
 

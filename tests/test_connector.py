@@ -270,6 +270,22 @@ def test_crash_between_extract_and_load_is_completed_by_next_run(tmp_path, sim: 
     assert crashed.snapshot()["campaign_statistics"] == reference.snapshot()["campaign_statistics"]
 
 
+
+def test_extract_and_load_refuses_pending_data(tmp_path, sim: Simulator):
+    """Pending packages must be settled first (finish_interrupted_load): extract_and_load never
+    loads them behind that step's back, not even under `python -O`."""
+    from bsg_campaigns import bsg_source
+    from bsg_campaigns.load.steps import extract_and_load
+
+    crashed = Harness(tmp_path, sim, "crash")
+    crashed.pipeline.extract(bsg_source(**crashed.source_args()))  # "killed" before normalize/load
+    source = bsg_source(**crashed.source_args())
+    requests = sim.stats()["total"]
+    with pytest.raises(RunFailed, match="'bsg_test_crash' has data of an interrupted run pending"):
+        extract_and_load(crashed.pipeline, source, RunReport(), "")
+    assert sim.stats()["total"] == requests  # nothing extracted
+    assert crashed.pipeline.has_pending_data and crashed.tables() == set()  # nothing loaded
+
 def test_token_expiry_mid_run(tmp_path):
     with Simulator(SimulatorConfig(seed=4, campaigns=150, token_lifetime_s=1.0, latency_ms=15)).start() as simulator:
         harness = Harness(tmp_path, simulator)

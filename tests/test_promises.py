@@ -14,6 +14,7 @@ from typing import Dict
 import duckdb
 import pytest
 
+from bsg_campaigns.exceptions import RunFailed
 from bsg_campaigns.settings import PIPELINE_NAME
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
@@ -129,6 +130,32 @@ def test_listing_follows_the_pages_the_server_serves(tmp_path):
     assert list_calls["capped"] - list_calls["small"] == sum(math.ceil(n / 20) - math.ceil(n / 30)
                                                              for n in per_type.values()) > 0
 
+
+
+def test_listing_without_a_total_goes_on_until_an_empty_page(tmp_path):
+    """A list answer without meta.page.total cannot say it is the last, and a short page is not
+    (this server serves 20 of the 30 asked): the listing goes on until a page is empty and loads
+    every campaign, at one more list call per listing that had campaigns. A server that also
+    ignores page[offset] stops the run (exit 1) instead of listing the same page forever."""
+    loaded, list_calls = {}, {}
+    for name, knobs in (("total", {}), ("no_total", {"page_total": False})):
+        with Simulator(SimulatorConfig(seed=11, campaigns=120, max_page_size=20, **knobs)).start() as sim:
+            harness = Harness(tmp_path / name, sim, name)
+            report = harness.run(page_size=30)
+            list_calls[name] = sim.stats()["list"]
+            loaded[name] = {row[0] for row in harness.query("select campaign_id from campaigns")}
+            per_type = {t: len(sim.visible_campaign_ids(t)) for t in ("rcs", "sms")}
+            truth = set(sim.visible_campaign_ids("rcs") + sim.visible_campaign_ids("sms"))
+        assert loaded[name] == truth and report.listed == per_type, name
+    assert all(n > 20 for n in per_type.values())  # several short pages per type
+    assert list_calls["total"] < list_calls["no_total"] <= 2 * list_calls["total"]
+    with Simulator(SimulatorConfig(seed=11, campaigns=120, page_total=False, page_offset=False)).start() as sim:
+        harness = Harness(tmp_path / "no_offset", sim, "no_offset")
+        with pytest.raises(RunFailed, match="answered page.offset.=30 with campaigns already listed") as info:
+            harness.run(page_size=30)
+        assert sim.stats()["detail"] <= 30  # stopped at the first repeated page
+    assert "Nothing was committed for this run" in str(info.value)
+    assert harness.tables() == set()
 
 def test_status_shows_the_cursors_open_campaigns_and_last_run(tmp_path):
     with Simulator(SimulatorConfig(seed=26, campaigns=60)).start() as sim:

@@ -168,6 +168,20 @@ def test_max_page_size_serves_fewer_and_says_so(sim: Simulator) -> None:
     assert page["meta"]["page"]["total"] == len(sim.visible_campaign_ids("rcs"))
 
 
+def test_page_total_and_page_offset_knobs(sim: Simulator) -> None:
+    """For the client's paging without meta.page.total: omit it; then ignore page[offset] too."""
+    s = session(sim)
+    params = {"filter[type]": "rcs", "page[limit]": 30}
+    first = s.get(f"{sim.base_url}/api/campaigns", params=params).json()
+    second = s.get(f"{sim.base_url}/api/campaigns", params={**params, "page[offset]": 30}).json()
+    sim.configure(page_total=False)
+    untotalled = s.get(f"{sim.base_url}/api/campaigns", params={**params, "page[offset]": 30}).json()
+    assert untotalled == {"data": second["data"], "meta": {"page": {"limit": 30, "offset": 30}}}
+    sim.configure(page_offset=False)
+    unpaged = s.get(f"{sim.base_url}/api/campaigns", params={**params, "page[offset]": 30}).json()
+    assert unpaged["data"] == first["data"] != second["data"] and "total" not in unpaged["meta"]["page"]
+
+
 @pytest.mark.parametrize("limit", [15, 29, 501, "abc"])
 def test_page_limit_outside_30_500_is_422(sim: Simulator, limit: Any) -> None:
     """The vendor's spec allows 30..500 and its server's error text says 15..500: the simulator

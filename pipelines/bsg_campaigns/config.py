@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,7 +35,7 @@ from bsg_campaigns.exceptions import SECTION, ConfigError
 TFunction = TypeVar("TFunction", bound=Callable[..., Any])
 
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")  # see is_identifier
 _MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 # Where dlt.source looks the settings up: (sources, <section>, <source name>), then fewer
@@ -62,8 +62,6 @@ _DLT_TABLES = frozenset({
     known_sections.EXTRACT, known_sections.DATA_WRITER, known_sections.SCHEMA, known_sections.NORMALIZE,
     known_sections.LOAD, "credentials",
 })
-
-
 
 
 @configspec
@@ -401,11 +399,11 @@ def parse_date_setting(setting: str, value: Any, tz: tzinfo) -> Optional[datetim
         raise ConfigError(setting, f"`{setting}` is out of range, got {value!r}.") from None
 
 
-def validate_identifier(setting: str, value: str, section: str = "") -> str:
-    if not isinstance(value, str) or not IDENTIFIER.match(value):
-        raise ConfigError(setting, f"`{setting}` must be a plain SQL identifier "
-                          f"(letters, digits, underscore), got {value!r}.", section=section or "pipeline")
-    return value
+def is_identifier(value: object) -> TypeGuard[str]:
+    """The one rule for a name placed into SQL (the dataset name; the analyst layer's tables,
+    views and columns): ASCII letters, digits and underscores, not starting with a digit, at most
+    63 characters (PostgreSQL cuts longer names short, so two could become one)."""
+    return isinstance(value, str) and IDENTIFIER.fullmatch(value) is not None
 
 
 def as_keyword_arguments(spec: Type[BaseConfiguration]) -> Callable[[TFunction], TFunction]:

@@ -1,6 +1,7 @@
 """One hierarchy for everything the connector raises on purpose. Each class carries the exit code
-the command line ends with, so callers (the CLI, an orchestrator, the runner's translator) decide
-by `exit_code`, never by listing types:
+the command line ends with, and `explain(step)` gives the paragraph a user reads when it stopped a
+step of a run, so callers (the CLI, an orchestrator, the runner's translator) decide by
+`exit_code` and `explain`, never by listing types:
 
     BsgError                     exit 1
       UserError                  exit 2   something the user must fix (a setting, the api key)
@@ -26,6 +27,12 @@ class BsgError(Exception):
     """Base of every error the connector raises on purpose."""
 
     exit_code = 1
+
+    def explain(self, step: str) -> str:
+        """What the user reads when this error stopped `step` of a run ("extract", "load", ... or
+        "the run"). Our messages are written for the user already; a class whose text needs the
+        context of a run (what was committed, what to check) says so here."""
+        return str(self)
 
 
 class UserError(BsgError):
@@ -53,6 +60,11 @@ class ConfigError(UserError, ValueError):
         if origin:
             problem = f"{problem.rstrip('.')} (set in {origin})."
         super().__init__(f"{problem} {fix}")
+
+
+def error_for(exit_code: int, message: str) -> BsgError:
+    """`message` as the error a caller catches: UserError for exit code 2, else RunFailed."""
+    return UserError(message) if exit_code == UserError.exit_code else RunFailed(message)
 
 
 class ChecksFailed(RunFailed):

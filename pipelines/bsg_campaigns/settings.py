@@ -45,7 +45,6 @@ PAGE_SIZE_MAX = 500
 # Campaign statuses after which the campaign sends nothing more. Counts still move afterwards
 # (delivery reports, reads, fallback SMS), which is what the refresh window is for.
 FINAL_STATUSES = ("done", "stopped", "spam")
-CAMPAIGN_STATUSES = ("creation", "moderation", "spam", "scheduled", "sending", "paused", "stopped", "done")
 
 
 def _find_sql_dir() -> Path:

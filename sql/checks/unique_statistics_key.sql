@@ -2,7 +2,7 @@
 -- check: unique_statistics_key
 -- summary: a (campaign_id, channel, is_fallback, status) appears more than once in campaign_statistics
 -- guards: one row per (campaign_id, channel, is_fallback, status) in `campaign_statistics` (the
---         table's key, tables.STATISTICS_KEY). A duplicate would double a count in every metric.
+--         table's key). A duplicate would double a count in every metric.
 --         Grouping millions of rows by the 4-column key is the slowest check there is, so it is
 --         done in two steps, exactly. The table has only a few dozen distinct (channel,
 --         is_fallback, status): each gets a number, i.e. a bit in a 30-bit word. Per campaign and

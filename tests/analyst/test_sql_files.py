@@ -135,7 +135,8 @@ def test_qualify_leaves_ctes_alone_and_injects_check_relations():
 
 
 @pytest.mark.parametrize(
-    "name", ["", "1abc", "bsg-campaigns", "bsg campaigns", 'x"; drop schema public cascade; --', "ds.x", None, 5]
+    "name", ["", "1abc", "bsg-campaigns", "bsg campaigns", 'x"; drop schema public cascade; --', "ds.x", None, 5,
+             "ds\n", "é", "a" * 64]
 )
 def test_identifiers_are_validated(name):
     with pytest.raises(sqlcompile.SqlModelError):

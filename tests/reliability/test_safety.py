@@ -165,7 +165,7 @@ def test_base_url_must_be_http_or_https(base_url, tmp_path, record):
     assert ok, message
 
 
-HOSTILE_DATASETS = ['x"; drop table campaigns; --', "a b", "bsg-campaigns", "1abc", "é", "a" * 64]
+HOSTILE_DATASETS = ['x"; drop table campaigns; --', "a b", "bsg-campaigns", "1abc", "é", "a" * 64, "abc\n"]
 
 
 def test_dataset_name_is_validated(tmp_path, record):

@@ -6,7 +6,7 @@ checks.py.
 The SQL lives in files under `sql/` (see `sql/README.md`), written once in a portable dialect
 (`SOURCE_DIALECT`) as Jinja templates that dbt runs as they are; templating.py renders them with
 unqualified table names. Nothing from configuration is pasted
-into SQL text: the dataset name and every identifier are validated against `IDENTIFIER_RE` and
+into SQL text: the dataset name and every identifier are validated (`config.is_identifier`) and
 placed as sqlglot identifiers; the check parameters are validated integers rendered as sqlglot
 literals; there are no user SQL fragments. Destination-specific SQL, where sqlglot's transpiling
 is not enough, lives in `dialect_fixups` and nowhere else.
@@ -25,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from bsg_campaigns import settings
+from bsg_campaigns.config import is_identifier
 from bsg_campaigns.contract import tables
 from bsg_campaigns.analyst import templating
 from bsg_campaigns.analyst.exceptions import SqlModelError
@@ -39,9 +40,8 @@ SOURCE_DIALECT = "duckdb"
 # Dialects every file must transpile to (tests check each file against each of them).
 PORTABLE_DIALECTS = ("bigquery", "snowflake", "databricks", "redshift", "postgres", "duckdb")
 
-IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A catalog may be a BigQuery project id (`my-project-123`): hyphens allowed, nothing else.
-_CATALOG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_CATALOG_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 # Build order: each model only reads source tables and the models listed before it.
 MODELS: Tuple[str, ...] = (
@@ -90,11 +90,11 @@ _HEADER_KEY_RE = re.compile(r"^--\s?([a-z][a-z _]*):\s*(.*)$")
 
 
 def validate_identifier(value: Any, what: str = "identifier") -> str:
-    """Returns `value` when it is a plain SQL identifier (`^[A-Za-z_][A-Za-z0-9_]*$`), else raises."""
-    if not isinstance(value, str) or not IDENTIFIER_RE.match(value):
+    """Returns `value` when it is a plain SQL identifier (`config.is_identifier`), else raises."""
+    if not is_identifier(value):
         raise SqlModelError(
             f"{what} {value!r} is not a plain identifier (letters, digits, underscore; not starting"
-            " with a digit)"
+            " with a digit; at most 63 characters)"
         )
     return value
 
@@ -201,7 +201,7 @@ def _table_expr(path: Sequence[str]) -> exp.Table:
     validate_identifier(parts[-2], "dataset name")
     catalog = None
     if len(parts) == 3:
-        if not isinstance(parts[0], str) or not _CATALOG_RE.match(parts[0]):
+        if not isinstance(parts[0], str) or not _CATALOG_RE.fullmatch(parts[0]):
             raise SqlModelError(f"catalog name {parts[0]!r} is not a plain identifier")
         catalog = exp.to_identifier(parts[0])
     return exp.Table(

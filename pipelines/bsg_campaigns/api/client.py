@@ -128,7 +128,6 @@ class BsgClient:
         self._token_exp: Optional[float] = None
         self._refresh_margin = token_refresh_margin_seconds
         self._margin = token_refresh_margin_seconds
-        self.last_server_time: Optional[datetime] = None
 
     def __repr__(self) -> str:
         return f"BsgClient(base_url={self.base_url!r}, api_key='***')"
@@ -286,9 +285,7 @@ class BsgClient:
         return ApiError(f"{method} {path}: HTTP {status} ({message})", status, text)
 
     def _server_time(self, date_header: Optional[str]) -> datetime:
-        server_time = parse_http_date(date_header) or datetime.now(timezone.utc)
-        self.last_server_time = server_time
-        return server_time
+        return parse_http_date(date_header) or datetime.now(timezone.utc)
 
 
 def _pool_manager(base_url: str, pool_size: int) -> urllib3.PoolManager:

@@ -15,11 +15,20 @@ class ApiError(BsgError):
         self.status = status
         self.body = body
 
+    def explain(self, step: str) -> str:
+        return (f"The BSG API failed during {step}: {self}. Nothing was committed for this run; the next run "
+                "resumes from the last committed state.")
+
 
 class AuthError(ApiError):
     """The api key was rejected (or the account may not do this): the user must fix config."""
 
     exit_code = 2
+
+    def explain(self, step: str) -> str:
+        return (f"The BSG API rejected the api key ({self}). Check `api_key` under [sources.bsg] in "
+                ".dlt/secrets.toml (or SOURCES__BSG__API_KEY) and `base_url` (SOURCES__BSG__BASE_URL). "
+                "Nothing was loaded and the incremental state did not move.")
 
 
 class ClientError(ApiError):
@@ -36,5 +45,5 @@ class NotJsonError(ApiError, ValueError):
     """A 200 whose body is still not JSON after every retry (a maintenance page, a cut body)."""
 
 
-class ApiUnavailable(BsgError):
+class ApiUnavailable(ApiError):
     """Too many consecutive campaigns could not be fetched: treat it as an outage, stop the run."""

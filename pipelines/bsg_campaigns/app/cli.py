@@ -7,20 +7,23 @@ api key must be fixed; 3 `--strict` and rejected records or failed data-quality 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, NoReturn, Optional, Sequence
+from typing import Any, Dict, Iterator, NoReturn, Optional, Sequence
 
 import dlt
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.app.console import clear_progress, error, one_paragraph, progress_printer
 from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.exceptions import BsgError, ChecksFailed, RunFailed, UserError
 
-EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STRICT = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STRICT = 0, RunFailed.exit_code, UserError.exit_code, ChecksFailed.exit_code
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -35,20 +38,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.getLogger("dlt").addFilter(_drop_dlt_errors)
     from dlt.common.configuration.exceptions import ConfigProviderException
 
-    from bsg_campaigns.exceptions import ConfigError
-    from bsg_campaigns.exceptions import RunFailed, UserError
-
     try:
         return int(args.handler(args) or 0)
-    except (UserError, ConfigError) as exc:
-        error(f"error: {exc}")
-        return EXIT_USER_ERROR
+    except BsgError as exc:
+        error(f"{'error' if exc.exit_code == EXIT_USER_ERROR else 'run failed'}: {exc}")
+        return exc.exit_code
     except ConfigProviderException as exc:  # e.g. a .dlt/config.toml that is not valid TOML
         error(f"error: {one_paragraph(exc)} Fix the file and run again. Nothing was run.")
         return EXIT_USER_ERROR
-    except RunFailed as exc:
-        error(f"run failed: {exc}")
-        return EXIT_FAILED
     except BrokenPipeError:  # output piped into `head` etc.
         sys.stderr.close()
         return EXIT_OK
@@ -139,11 +136,10 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--strict", action="store_true", help="exit 3 when a check fails")
     models.set_defaults(handler=_cmd_models)
 
+    from bsg_campaigns.simulator.__main__ import add_arguments as simulator_arguments
+
     simulator = sub.add_parser("simulator", help="serve the bundled API simulator (for trying things by hand)")
-    simulator.add_argument("--port", type=int, default=8765)
-    simulator.add_argument("--campaigns", type=int, default=2000)
-    simulator.add_argument("--seed", type=int, default=42)
-    simulator.add_argument("--latency-ms", type=float, default=0)
+    simulator_arguments(simulator)
     simulator.set_defaults(handler=_cmd_simulator)
     return parser
 
@@ -163,9 +159,6 @@ def _pipeline(args: argparse.Namespace, duckdb_path: Optional[str] = None, read_
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from bsg_campaigns.app.runner import run
-    from bsg_campaigns.exceptions import RunFailed
-
-    from bsg_campaigns.exceptions import UserError
 
     if args.campaign_ids and (args.start_date or args.end_date):
         raise UserError("--campaign-id fetches exactly the campaigns named, --start-date/--end-date a creation-date "
@@ -181,7 +174,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         source_args["backfill_start"], source_args["backfill_end"] = args.start_date, args.end_date
     pipeline = _pipeline(args)
     try:
-        run(pipeline, report, build_models=not args.no_models, **source_args)
+        with gc_tuned_for_bulk():
+            run(pipeline, report, build_models=not args.no_models, **source_args)
     except RunFailed as exc:
         report.finish("failed", str(exc))
         _write_summary(pipeline, report)
@@ -219,7 +213,7 @@ def _write_summary(pipeline: Any, report: RunReport) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from bsg_campaigns.load.steps import duckdb_file
+    from bsg_campaigns.load.steps import duckdb_file, legacy_source_state
     from bsg_campaigns.app.runner import destination_unreachable
     from bsg_campaigns.incremental.state import open_campaigns
 
@@ -233,12 +227,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - every failure is reported, none as "No runs yet"
         raise destination_unreachable(pipeline, exc) from None
     source_state = pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME, {})
+    legacy = None if source_state else legacy_source_state(pipeline)  # upgraded from 0.1, not run since
+    source_state = source_state or legacy or {}
     opened = list(open_campaigns(source_state))
     info = {"pipeline": pipeline.pipeline_name, "dataset": pipeline.dataset_name,
             "destination": str(pipeline.destination.destination_name if pipeline.destination else None),
             "cursors": source_state.get("cursors", {}), "open_campaigns": len(opened),
             "retrying": source_state.get("retry", {}), "last_run": source_state.get("last_run"),
-            "known_extra_fields": source_state.get("seen_extra_fields", [])}
+            "known_extra_fields": source_state.get("seen_extra_fields", []),
+            "adopted_from": defaults.LEGACY_PIPELINE_NAME if legacy else None}
     if args.json:
         print(json.dumps({**info, "open": opened}, indent=2, default=str))
         return EXIT_OK
@@ -246,6 +243,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"No runs yet for pipeline {pipeline.pipeline_name!r} (dataset {pipeline.dataset_name!r}).")
         return EXIT_OK
     print(f"pipeline {info['pipeline']} → {info['destination']} dataset {info['dataset']}")
+    if legacy:
+        print(f"state of pipeline {defaults.LEGACY_PIPELINE_NAME!r} (the name before 0.2): the next run adopts it")
     print("cursors (newest campaign creation time listed, per type):")
     for campaign_type, cursor in sorted(info["cursors"].items()):
         print(f"  {campaign_type:10s} {cursor}")
@@ -276,16 +275,39 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulator(args: argparse.Namespace) -> int:
-    from bsg_campaigns.simulator.__main__ import main as simulator_main
+    from bsg_campaigns.simulator.__main__ import serve
 
-    return simulator_main(["--port", str(args.port), "--campaigns", str(args.campaigns),
-                           "--seed", str(args.seed), "--latency-ms", str(args.latency_ms)])
+    return serve(args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from bsg_campaigns.app.demo import run_demo
 
-    return run_demo(Path(args.dir), campaigns=args.campaigns, seed=args.seed, progress=progress_printer())
+    with gc_tuned_for_bulk():
+        return run_demo(Path(args.dir), campaigns=args.campaigns, seed=args.seed, progress=progress_printer())
+
+
+@contextmanager
+def gc_tuned_for_bulk() -> Iterator[None]:
+    """A run allocates millions of short-lived objects (rows, parsed JSON) on top of a heap of
+    imported modules that the cyclic collector would otherwise keep rescanning: freeze what exists
+    at start and collect young objects less often. Garbage collection is process-wide, so only
+    the command line, which owns its process, does this (never the library calls: an embedding
+    program keeps its own settings), and it restores exactly what it found: the thresholds, and
+    the frozen set (frozen only when nothing was frozen before, so unfreeze() releases only
+    what this froze)."""
+    thresholds = gc.get_threshold()
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if freeze:
+            gc.unfreeze()
 
 
 if __name__ == "__main__":

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import dlt
 
-from bsg_campaigns.config import resolve_settings
-from bsg_campaigns.exceptions import ConfigError
+from bsg_campaigns.config import resolve_settings, source_refresh_hours
 from bsg_campaigns.load.steps import finish_interrupted_load, load_memory_limit
 from bsg_campaigns.app.report import RunReport
 from bsg_campaigns.app.runner import published_snapshot, run_lock
@@ -48,10 +47,7 @@ def exclusive_run(pipeline: dlt.Pipeline) -> Iterator[dlt.Pipeline]:
     `duckdb_load_memory_limit` setting; a failing load raises dlt's `PipelineStepFailed`. On a
     DuckDB working copy (`publish.working_copy(path)` as the file, what the CLI does) the
     completed loads are published to `path` when the block ends, so readers never block it."""
-    try:
-        memory_limit = load_memory_limit(resolve_settings(pipeline.pipeline_name))  # pipeline-scoped too
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
+    memory_limit = load_memory_limit(resolve_settings(pipeline.pipeline_name))  # pipeline-scoped too
     with run_lock(pipeline), published_snapshot(pipeline):
         if pipeline.has_pending_data:
             finish_interrupted_load(pipeline, memory_limit)
@@ -66,10 +62,11 @@ def build_models_and_checks(pipeline: dlt.Pipeline, *, refresh_window_hours: Opt
     last run set out to read with what it loaded, from the source state that run committed.
     `refresh_window_hours` defaults to the configured one. With `strict`, a failed
     error-severity check raises `ChecksFailed` (to fail an orchestrator's task)."""
+    hours = source_refresh_hours({} if refresh_window_hours is None else {"refresh_window_hours": refresh_window_hours})
     with run_lock(pipeline), published_snapshot(pipeline):  # views are written like a run's loads
         from bsg_campaigns.analyst.models import models_and_checks
 
-        result = ModelsAndChecks(*models_and_checks(pipeline, refresh_window_hours))
+        result = ModelsAndChecks(*models_and_checks(pipeline, hours))
     if strict and not result.checks.ok:
         raise ChecksFailed(result)
     return result

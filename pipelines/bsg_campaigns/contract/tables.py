@@ -64,8 +64,6 @@ REJECTED_SCHEMA = pa.schema(
     ]
 )
 
-STATISTICS_KEY = ("campaign_id", "channel", "is_fallback", "status")
-
 
 def dlt_columns(schema: pa.Schema, json_columns: Tuple[str, ...] = ()) -> Dict[str, TColumnSchema]:
     """dlt column hints that match an arrow schema exactly (so dlt never warns or widens)."""

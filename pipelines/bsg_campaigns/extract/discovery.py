@@ -1,5 +1,6 @@
 """Which campaigns exist: the list endpoint, per type, in creation-date windows, paged by what
-the server reports in `meta.page` (it may serve fewer rows than asked)."""
+the server reports in `meta.page` (it may serve fewer rows than asked; without `total`, until
+an empty page)."""
 
 from __future__ import annotations
 
@@ -65,8 +66,10 @@ def list_campaigns(
     page_size: int,
     tz: tzinfo,
 ) -> Iterator[ListedCampaign]:
-    """Every campaign of one type created inside `window`, following `meta.page`."""
-    offset = 0
+    """Every campaign of one type created inside `window`, following `meta.page`. A page without
+    `meta.page.total` cannot say whether it is the last (a short page is not: the server may serve
+    fewer than asked), so then the listing goes on until a page is empty."""
+    offset, last_id = 0, None
     base = {
         "filter[type]": campaign_type,  # omitted, the server assumes sms
         "filter[from]": format_filter_time(window[0], tz),
@@ -78,14 +81,19 @@ def list_campaigns(
     while True:
         body = client.get(LIST_PATH, params={**base, "page[offset]": offset}).json()
         items, total = _page(body)
-        for item in items:
-            yield _listed(item, campaign_type, tz)
-        offset += len(items)  # step by what was served, never by what was asked
-        if not items or total is None or offset >= total:
-            if items == [] and total is not None and offset < total:
+        page = [_listed(item, campaign_type, tz) for item in items]
+        if total is None and page and last_id is not None and page[0].campaign_id <= last_id:
+            # sorted by id: a page that does not move past the previous one means the offset is ignored
+            raise ApiError(f"list for {campaign_type} answered page[offset]={offset} with campaigns already listed "
+                           "and without meta.page.total: the server does not page, so the listing cannot end")
+        yield from page
+        offset += len(page)  # step by what was served, never by what was asked
+        if not page or (total is not None and offset >= total):
+            if page == [] and total is not None and offset < total:
                 logger.warning("list for %s stopped early: server reported %d campaigns, served %d",
                                campaign_type, total, offset)
             return
+        last_id = page[-1].campaign_id
 
 
 def _page(body: object) -> Tuple[List[object], Optional[int]]:
@@ -109,7 +117,3 @@ def _listed(item: object, campaign_type: str, tz: tzinfo) -> ListedCampaign:
         created_at = None
     listed_type = item.get("type") or item.get("message_type") or campaign_type
     return ListedCampaign(campaign_id, str(listed_type), created_at)
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc)

@@ -1,7 +1,7 @@
 """How a run's rows reach the destination: dlt's extract, normalize and load steps, the loader
 file format per destination, DuckDB's memory while loading, and finishing a load that a killed
-run left behind without loading any of its rows twice. Raises dlt's PipelineStepFailed; the
-runner turns it into a message."""
+run left behind without loading any of its rows twice. Raises dlt's PipelineStepFailed (the
+runner turns it into a message) and our own errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import dlt
 from dlt.common.destination import TLoaderFileFormat
@@ -21,7 +21,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.contract import tables
-from bsg_campaigns.exceptions import ConfigError
+from bsg_campaigns.exceptions import ConfigError, RunFailed
 from bsg_campaigns.app.report import RunReport
 
 logger = logging.getLogger("bsg_campaigns.app.runner")
@@ -33,8 +33,12 @@ def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, mem
     analyst's notebook, a BI tool) out of the DuckDB file for the whole run."""
     # No data and (the runner finished them first) no pending packages: this only restores the
     # state and schema from the destination when they are newer there (a fresh machine), once
-    # per pipeline object, as run() would before extracting.
-    assert not pipeline.has_pending_data, "finish_interrupted_load() first"
+    # per pipeline object, as run() would before extracting. With packages pending it would load
+    # them without settling their committed jobs (finish_interrupted_load), some rows twice.
+    if pipeline.has_pending_data:
+        raise RunFailed(f"Pipeline {pipeline.pipeline_name!r} has data of an interrupted run pending; it must be "
+                        "loaded (finish_interrupted_load) before a new extract. Nothing of this run was extracted; "
+                        "the next run loads the pending data first.")
     pipeline.run()
     adopt_legacy_state(pipeline)
     with _timed(report, "extract"):
@@ -53,27 +57,34 @@ def adopt_legacy_state(pipeline: dlt.Pipeline) -> bool:
     or at the destination) takes the old pipeline's committed source state from the same
     dataset, so an upgrade goes on incrementally instead of re-reading `start_date` onwards. Only
     the committed copy is taken: whatever the old name left pending locally is re-read, once."""
-    if (pipeline.pipeline_name != defaults.PIPELINE_NAME
-            or pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME)):
-        return False
-    from dlt.common.destination.client import WithStateSync
-    from dlt.pipeline.state_sync import load_pipeline_state_from_destination
-
-    try:
-        with pipeline.destination_client() as client:
-            if not isinstance(client, WithStateSync):
-                return False
-            legacy = load_pipeline_state_from_destination(defaults.LEGACY_PIPELINE_NAME, client)
-    except Exception as exc:  # noqa: BLE001 - no dataset or no state table yet: a first run
-        logger.debug("no state of pipeline %r to adopt: %s", defaults.LEGACY_PIPELINE_NAME, exc)
-        return False
-    source_state = (legacy or {}).get("sources", {}).get(defaults.SOURCE_NAME)
+    source_state = legacy_source_state(pipeline)
     if not source_state:
         return False
     with pipeline.managed_state() as state:
         state.setdefault("sources", {})[defaults.SOURCE_NAME] = source_state
     logger.warning("adopted the incremental state of pipeline %r (the name before 0.2)", defaults.LEGACY_PIPELINE_NAME)
     return True
+
+
+def legacy_source_state(pipeline: dlt.Pipeline) -> Optional[Dict[str, Any]]:
+    """The source state the old pipeline name committed in this pipeline's dataset, when this
+    pipeline (under the new default name) has none of its own: what the next run adopts
+    (adopt_legacy_state) and `status` shows until then. Only reads the destination."""
+    if (pipeline.pipeline_name != defaults.PIPELINE_NAME
+            or pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME)):
+        return None
+    from dlt.common.destination.client import WithStateSync
+    from dlt.pipeline.state_sync import load_pipeline_state_from_destination
+
+    try:
+        with pipeline.destination_client() as client:
+            if not isinstance(client, WithStateSync):
+                return None
+            legacy = load_pipeline_state_from_destination(defaults.LEGACY_PIPELINE_NAME, client)
+    except Exception as exc:  # noqa: BLE001 - no dataset or no state table yet: a first run
+        logger.debug("no state of pipeline %r to adopt: %s", defaults.LEGACY_PIPELINE_NAME, exc)
+        return None
+    return (legacy or {}).get("sources", {}).get(defaults.SOURCE_NAME) or None
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """CLI: serve the simulator until Ctrl-C.
 
     python -m bsg_campaigns.simulator --port 8765 --seed 42 --campaigns 2000 --latency-ms 20
-"""
+
+The options are declared once, here: `bsg-campaigns simulator` takes the same (add_arguments)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ from .config import SimulatorConfig
 from .core import Simulator
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bsg_campaigns.simulator",
-                                 description="Offline BSG One-API simulator")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--seed", type=int, default=42)
@@ -28,7 +27,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--fault-rate", type=float, default=0.0)
     ap.add_argument("--server-timezone", default="UTC")
     ap.add_argument("--api-key", default=SimulatorConfig.api_key)
-    args = ap.parse_args(argv)
+
+
+def serve(args: argparse.Namespace) -> int:
     cfg = SimulatorConfig(
         seed=args.seed, campaigns=args.campaigns, latency_ms=args.latency_ms,
         rate_limit=args.rate_limit, max_page_size=args.max_page_size,
@@ -42,6 +43,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bsg_campaigns.simulator",
+                                 description="Offline BSG One-API simulator")
+    add_arguments(ap)
+    return serve(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ endpoints, and the traffic knobs (latency, outage, rate limit, injected faults).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -138,10 +139,14 @@ class Api:
         except Invalid as exc:
             return r.invalid(exc.errors)
         served = min(lq.limit, knobs.max_page_size) if knobs.max_page_size > 0 else lq.limit
+        if not knobs.page_offset:
+            lq = dataclasses.replace(lq, offset=0)
         sim = self.sim
         with sim.state_lock:
             fixtures, removed = dict(sim.fixtures), set(sim.removed)
         page = run_query(sim.catalogue, lq, now, served, knobs.zone, fixtures, removed, knobs.variant_plan)
+        if not knobs.page_total:
+            del page["meta"]["page"]["total"]
         return r.json_response(200, page)
 
     def detail(self, cid: int, knobs: Knobs) -> Response:

@@ -70,6 +70,8 @@ class SimulatorConfig:
     rate_limit_retry_after: bool = True
     token_lifetime_s: float = 30 * 24 * 3600.0
     max_page_size: int = 0  # 0 = serve what was asked
+    page_total: bool = True  # False: the list answers without meta.page.total
+    page_offset: bool = True  # False: the list ignores page[offset] (every page is the first)
     server_timezone: str = "UTC"
     variants: VariantsSpec = "real"
     corrupt_rate: float = 0.0
@@ -100,6 +102,8 @@ class Knobs:
     rate_limit_retry_after: bool = True
     token_lifetime_s: float = 30 * 24 * 3600.0
     max_page_size: int = 0
+    page_total: bool = True
+    page_offset: bool = True
     server_timezone: str = "UTC"
     variants: VariantsSpec = "real"
     corrupt_rate: float = 0.0
@@ -165,7 +169,7 @@ def make_knobs(base: Knobs, changes: Mapping[str, Any]) -> Knobs:
     for name in ("fault_rate", "auth_fault_rate", "corrupt_rate"):
         if values[name] > 1:
             raise ValueError(f"{name} must be within 0..1")
-    for name in ("outage", "rate_limit_retry_after", "extra_fields"):
+    for name in ("outage", "rate_limit_retry_after", "extra_fields", "page_total", "page_offset"):
         values[name] = _bool(values[name])
     kinds = values["fault_kinds"]
     kinds = (kinds,) if isinstance(kinds, str) else tuple(str(k) for k in kinds)
