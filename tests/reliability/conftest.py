@@ -133,6 +133,11 @@ def results_path() -> Path:
     explicit = os.environ.get("BSG_RELIABILITY_RESULTS")
     if explicit:
         return Path(explicit)
+    # `make test` runs under pytest-xdist: each worker holds only its share of the proofs, so
+    # each writes its own file (a whole report needs one session: `make test-reliability`).
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        return HERE.parents[1] / ".pytest_cache" / f"bsg-reliability-results-{worker}.json"
     if FULL:
         return HERE / "results.json"
     return HERE.parents[1] / ".pytest_cache" / "bsg-reliability-results.json"
