@@ -42,24 +42,11 @@ VariantsSpec = Union[str, Mapping[str, str]]
 CLIENT_ERROR_STATUSES: Tuple[int, ...] = (400, 403, 404, 409, 410, 422)
 
 
-@dataclass
-class SimulatorConfig:
-    """Everything the simulator needs; every field has a default. Runtime knobs are marked."""
+@dataclass(frozen=True)
+class KnobSettings:
+    """The runtime knobs, declared once: set at start in SimulatorConfig, changed at run time
+    (sim.configure(...), POST /_sim/config) as validated Knobs snapshots."""
 
-    seed: int = 42
-    campaigns: int = 300  # campaigns existing at start_time
-    start_time: datetime = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
-    history_days: float = 60.0
-    new_per_day: float = 20.0  # creation rate after start_time (pre-generated)
-    future_days: float = 60.0  # how far after start_time campaigns are pre-generated
-    rcs_share: float = 0.6
-    whatsapp_share: float = 0.02
-    fallback_share: float = 0.5  # share of rcs campaigns with an SMS fallback
-    currency: str = "EUR"
-    senders: Tuple[str, ...] = ("BSG Demo", "ShopMart", "Кафе Ромашка", "TaxiGo", "BankInfo")
-    api_key: str = "test_simulator_key_0001"
-    first_id: int = 53_600_000
-    # ---- runtime knobs (also sim.configure(...) and POST /_sim/config) ----
     latency_ms: float = 0.0
     fault_rate: float = 0.0
     fault_kinds: Tuple[str, ...] = DEFAULT_FAULT_KINDS
@@ -78,6 +65,26 @@ class SimulatorConfig:
     extra_fields: bool = False
     client_errors: Mapping[int, int] = field(default_factory=dict)  # detail id -> 4xx status
 
+
+@dataclass(frozen=True)
+class SimulatorConfig(KnobSettings):
+    """Everything the simulator needs; every field has a default. The runtime knobs (also
+    sim.configure(...) and POST /_sim/config) are those of KnobSettings."""
+
+    seed: int = 42
+    campaigns: int = 300  # campaigns existing at start_time
+    start_time: datetime = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+    history_days: float = 60.0
+    new_per_day: float = 20.0  # creation rate after start_time (pre-generated)
+    future_days: float = 60.0  # how far after start_time campaigns are pre-generated
+    rcs_share: float = 0.6
+    whatsapp_share: float = 0.02
+    fallback_share: float = 0.5  # share of rcs campaigns with an SMS fallback
+    currency: str = "EUR"
+    senders: Tuple[str, ...] = ("BSG Demo", "ShopMart", "Кафе Ромашка", "TaxiGo", "BankInfo")
+    api_key: str = "test_simulator_key_0001"
+    first_id: int = 53_600_000
+
     def __post_init__(self) -> None:
         if self.start_time.tzinfo is None:
             raise ValueError("start_time must be timezone-aware")
@@ -85,38 +92,19 @@ class SimulatorConfig:
             raise ValueError("campaigns >= 0, history_days > 0, future_days >= 0 required")
         if not self.senders:
             raise ValueError("at least one sender is required")
-        self.senders = tuple(self.senders)
+        object.__setattr__(self, "senders", tuple(self.senders))  # frozen: set once here
 
 
 @dataclass(frozen=True)
-class Knobs:
-    """One immutable snapshot of the runtime knobs (validated)."""
+class Knobs(KnobSettings):
+    """One immutable snapshot of the runtime knobs (validated), with what is derived from them."""
 
-    latency_ms: float = 0.0
-    fault_rate: float = 0.0
-    fault_kinds: Tuple[str, ...] = DEFAULT_FAULT_KINDS
-    auth_fault_rate: float = 0.0
-    timeout_sleep_s: float = 3.0
-    outage: bool = False
-    rate_limit: float = 0.0
-    rate_limit_retry_after: bool = True
-    token_lifetime_s: float = 30 * 24 * 3600.0
-    max_page_size: int = 0
-    page_total: bool = True
-    page_offset: bool = True
-    server_timezone: str = "UTC"
-    variants: VariantsSpec = "real"
-    corrupt_rate: float = 0.0
-    extra_fields: bool = False
-    client_errors: Mapping[int, int] = field(default_factory=dict)
     # derived, not settable
     zone: Any = field(default=None, compare=False, repr=False)
     variant_plan: Tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
-KNOB_NAMES: Tuple[str, ...] = tuple(
-    f.name for f in dataclasses.fields(Knobs) if f.name not in ("zone", "variant_plan")
-)
+KNOB_NAMES: Tuple[str, ...] = tuple(f.name for f in dataclasses.fields(KnobSettings))
 
 
 def _bool(value: Any) -> bool:

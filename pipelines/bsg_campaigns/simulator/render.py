@@ -51,21 +51,36 @@ def number_text(value: Decimal) -> str:
     return text or "0"
 
 
-def canonical(cat: Catalogue, idx: int, t: float, zone: Any, currency: str) -> Dict[str, Any]:
-    """The real-shape inner detail object of campaign `idx` at simulated time `t`."""
+# The detail and the list name three of the same facts differently (the spec's two schemas):
+# the channel, the planned start and the actual start.
+_DETAIL_NAMES = ("type", "started_at", "actual_start_at")
+_LIST_NAMES = ("message_type", "start_at", "real_start_at")
+
+
+def _campaign_fields(cat: Catalogue, idx: int, t: float, zone: Any, names: Tuple[str, str, str]) -> Dict[str, Any]:
+    """What the detail and a list row both say about campaign `idx` at time `t`, in their order."""
     p = cat.profile(idx)
-    primary, fb, dispatched, fb_sent = p.counts(t)
     started = t >= p.actual and p.fate != "spam"
+    channel, start, actual_start = names
     return {
         "id": p.id,
         "name": cat.name(idx),
         "sender": cat.sender(idx),
         "status": p.status(t),
-        "type": p.kind,
-        "started_at": naive(p.start_at, zone),
-        "actual_start_at": naive(p.actual, zone) if started else None,
+        channel: p.kind,
+        start: naive(p.start_at, zone),
+        actual_start: naive(p.actual, zone) if started else None,
         "finished_at": naive(p.finish, zone) if started and t >= p.finish else None,
         "created_at": naive(p.created, zone),
+    }
+
+
+def canonical(cat: Catalogue, idx: int, t: float, zone: Any, currency: str) -> Dict[str, Any]:
+    """The real-shape inner detail object of campaign `idx` at simulated time `t`."""
+    p = cat.profile(idx)
+    primary, fb, dispatched, fb_sent = p.counts(t)
+    return {
+        **_campaign_fields(cat, idx, t, zone, _DETAIL_NAMES),
         "statistics": primary,
         "total_messages": p.total,
         "total_phones": p.phones,
@@ -81,17 +96,8 @@ def list_item(cat: Catalogue, idx: int, t: float, zone: Any, plan: Tuple[str, ..
     p = cat.profile(idx)
     price_as = variant_choice(cat.seed, p.id, plan)[_DIMS.index("list_price_as")]
     primary, _, dispatched, fb_sent = p.counts(t)
-    started = t >= p.actual and p.fate != "spam"
     return {
-        "id": p.id,
-        "name": cat.name(idx),
-        "sender": cat.sender(idx),
-        "status": p.status(t),
-        "message_type": p.kind,
-        "start_at": naive(p.start_at, zone),
-        "real_start_at": naive(p.actual, zone) if started else None,
-        "finished_at": naive(p.finish, zone) if started and t >= p.finish else None,
-        "created_at": naive(p.created, zone),
+        **_campaign_fields(cat, idx, t, zone, _LIST_NAMES),
         "statistics": {"delivered": primary["delivered"] + primary["read"], "sent": dispatched},
         "calculated_price": list_price(p.price(dispatched, fb_sent), price_as),
         "currency": None,
