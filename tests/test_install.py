@@ -191,10 +191,13 @@ def test_sdist_and_the_wheel_built_from_it_carry_every_sql_file(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         in_wheel = {n[len("bsg_campaigns/sql/"):]: archive.read(n) for n in archive.namelist()
                     if n.startswith("bsg_campaigns/sql/")}
+        # PEP 561 marker (setuptools ships it by itself): a user's mypy reads our annotations
+        typed = "bsg_campaigns/py.typed" in archive.namelist()
     on_disk = {name: (REPO / "sql" / name).read_bytes() for name in SQL_FILES}
     assert set(on_disk) >= {Path(p).as_posix() for p in sqlcompile.MODELS + sqlcompile.CHECKS}
     assert in_sdist == on_disk
     assert in_wheel == on_disk
+    assert typed
 
 
 # --------------------------------------------------------------------------------------------
