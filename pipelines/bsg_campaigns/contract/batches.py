@@ -6,18 +6,17 @@ of being inferred."""
 
 from __future__ import annotations
 
-import json
 import threading
 from itertools import repeat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pyarrow as pa
 
-from bsg_campaigns.contract.campaigns import CampaignRecord, Rejection
+from bsg_campaigns.contract.campaigns import CampaignRecord
+from bsg_campaigns.contract.parsing import Rejection, json_text
 from bsg_campaigns.contract.tables import CAMPAIGNS_SCHEMA, HISTORY_SCHEMA, REJECTED_SCHEMA, STATISTICS_SCHEMA
 
 
@@ -115,17 +114,4 @@ def _statistics_columns(records: List[CampaignRecord]) -> Dict[str, List[Any]]:
 
 def extra_fields_json(extra: Dict[str, Any]) -> Optional[str]:
     """Unmapped detail fields as JSON text (NULL when the API sent none)."""
-    if not extra:
-        return None
-    return json.dumps(extra, ensure_ascii=False, sort_keys=True, default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # JSON numbers arrive as Decimal (exact parsing); keep them numbers where exact.
-        as_int = int(value) if value == value.to_integral_value() else None
-        if as_int is not None and abs(as_int) < 2**53:
-            return as_int
-        as_float = float(value)
-        return as_float if Decimal(repr(as_float)) == value else str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return json_text(extra) if extra else None
