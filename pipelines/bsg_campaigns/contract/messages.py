@@ -167,8 +167,8 @@ def parse_message(
     try:
         if not isinstance(item, dict):
             raise RecordError(f"{where} is {json_type(item)}, expected a message object")
-        if check_text:
-            check_storable(item, where)
+        if check_text:  # content that is dropped is never stored: it may hold anything
+            check_storable(item if keep_text else {k: v for k, v in item.items() if k not in CONTENT_FIELDS}, where)
         return _record(item, digits, fetched_at=fetched_at, policy=policy, tz=tz, campaign_id=campaign_id,
                        keep_text=keep_text)
     except RecordError as exc:
@@ -195,20 +195,23 @@ def _record(item: Dict[str, Any], digits: Optional[str], *, fetched_at: datetime
     rcs_options = item.get("rcs_options") if keep_text else None
     if keep_text and rcs_options is not None:
         extra_fields({"rcs_options": rcs_options}, ())  # the same depth limit as unmapped fields
-    if digits is not None and not policy.keeps_raw:
-        text, rcs_options, extra = (_scrubbed(value, digits, policy) for value in (text, rcs_options, extra))
+    labels = [parse_string(item.get(name), name) for name in ("reference_id", "type", "source", "sender")]
+    if digits is not None and not policy.keeps_raw:  # ids and counts are numbers of their own
+        text, rcs_options, extra, status, labels = (_scrubbed(value, digits, policy)
+                                                    for value in (text, rcs_options, extra, status, labels))
+    reference_id, channel, source, sender = labels
     return MessageRecord(
         message_id=message_id,
         campaign_id=owner,
-        reference_id=parse_string(item.get("reference_id"), "reference_id"),
-        channel=parse_string(item.get("type"), "type"),
-        source=parse_string(item.get("source"), "source"),
+        reference_id=reference_id,
+        channel=channel,
+        source=source,
         status=status,
         recipient=None if digits is None else policy(digits),
         recipient_scheme=policy.scheme,
         country=_country(item.get("country")),
         parts=parse_integer(item.get("parts"), "parts"),
-        sender=parse_string(item.get("sender"), "sender"),
+        sender=sender,
         created_at=parse_timestamp(item.get("created_at"), "created_at", tz),
         sent_at=parse_timestamp(item.get("sent_at"), "sent_at", tz),
         delivered_at=parse_timestamp(item.get("delivered_at"), "delivered_at", tz),

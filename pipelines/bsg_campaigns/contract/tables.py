@@ -70,31 +70,21 @@ REJECTED_SCHEMA = pa.schema(
 )
 
 MESSAGES_SCHEMA = pa.schema(
-    [
-        pa.field("message_id", pa.int64(), nullable=False),
-        pa.field("campaign_id", pa.int64(), nullable=False),
+    [   # one line per concern: identity, what was sent how, to whom, when, at what price, content
+        pa.field("message_id", pa.int64(), nullable=False), pa.field("campaign_id", pa.int64(), nullable=False),
         pa.field("reference_id", pa.string()),
-        pa.field("channel", pa.string()),
-        pa.field("source", pa.string()),
+        pa.field("channel", pa.string()), pa.field("source", pa.string()),
         pa.field("status", pa.string(), nullable=False),
         # The phone number as the privacy mode made it (contract/privacy.py); recipient_scheme
         # says which mode and key: values of different schemes never join.
-        pa.field("recipient", pa.string()),
-        pa.field("recipient_scheme", pa.string(), nullable=False),
-        pa.field("country", pa.string()),
-        pa.field("parts", pa.int64()),
-        pa.field("sender", pa.string()),
-        pa.field("created_at", _TS),
-        pa.field("sent_at", _TS),
-        pa.field("delivered_at", _TS),
-        pa.field("price", pa.decimal128(PRICE_PRECISION, PRICE_SCALE)),
-        pa.field("currency", pa.string()),
+        pa.field("recipient", pa.string()), pa.field("recipient_scheme", pa.string(), nullable=False),
+        pa.field("country", pa.string()), pa.field("parts", pa.int64()), pa.field("sender", pa.string()),
+        pa.field("created_at", _TS), pa.field("sent_at", _TS), pa.field("delivered_at", _TS),
+        pa.field("price", pa.decimal128(PRICE_PRECISION, PRICE_SCALE)), pa.field("currency", pa.string()),
         pa.field("validity_hours", pa.int64()),
         # Content: NULL unless the store_message_text setting asks for it.
-        pa.field("text", pa.string()),
-        pa.field("rcs_options", pa.string()),
-        pa.field("fetched_at", _TS, nullable=False),
-        pa.field("extra_fields", pa.string()),
+        pa.field("text", pa.string()), pa.field("rcs_options", pa.string()),
+        pa.field("fetched_at", _TS, nullable=False), pa.field("extra_fields", pa.string()),
     ]
 )
 
