@@ -240,6 +240,8 @@ def test_malformed_messages_are_rejected_with_a_reason(item, reason):
     if isinstance(item, dict) and item.get("id") is not None:
         assert result.reason.startswith(f"message {item['id']}: ")
     assert PHONE not in result.reason + result.payload
+    result.payload.encode("utf-8")  # storable as it is: no lone surrogate, no NUL
+    assert "\x00" not in result.payload
 
 
 @pytest.mark.parametrize("body, reason", [
