@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from bsg_campaigns.contract.batches import (campaigns_table, extra_fields_json, history_table, rejected_table,
                                    statistics_table)
-from bsg_campaigns.contract.campaigns import INT64_MAX, CampaignRecord, Rejection, parse_detail
+from bsg_campaigns.contract.campaigns import CampaignRecord, Rejection, parse_detail
+from bsg_campaigns.contract.parsing import INT64_MAX
 
 from .sizes import HYPOTHESIS_EXAMPLES
 

@@ -6,19 +6,21 @@ of being inferred."""
 
 from __future__ import annotations
 
-import json
 import threading
 from itertools import repeat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pyarrow as pa
 
-from bsg_campaigns.contract.campaigns import CampaignRecord, Rejection
-from bsg_campaigns.contract.tables import CAMPAIGNS_SCHEMA, HISTORY_SCHEMA, REJECTED_SCHEMA, STATISTICS_SCHEMA
+from bsg_campaigns.contract.campaigns import CampaignRecord
+from bsg_campaigns.contract.messages import MessageRecord
+from bsg_campaigns.contract.parsing import Rejection, json_text
+from bsg_campaigns.contract.tables import (
+    CAMPAIGNS_SCHEMA, HISTORY_SCHEMA, MESSAGE_FALLBACKS_SCHEMA, MESSAGES_SCHEMA, REJECTED_SCHEMA, STATISTICS_SCHEMA,
+)
 
 
 @dataclass
@@ -63,6 +65,35 @@ def history_table(records: List[CampaignRecord], statistics: Optional[pa.Table] 
     fetched = np.fromiter((_epoch_micros(r.fetched_at) for r in records), dtype=np.int64, count=len(records))
     fetched_at = pa.array(np.repeat(fetched, lengths)).cast(HISTORY_SCHEMA.field("fetched_at").type)
     return pa.Table.from_arrays(statistics.columns + [fetched_at], schema=HISTORY_SCHEMA)
+
+
+def messages_table(records: List[MessageRecord]) -> pa.Table:
+    json_columns = ("rcs_options", "extra_fields")
+    columns = {name: [getattr(r, name) for r in records] for name in MESSAGES_SCHEMA.names
+               if name not in json_columns}
+    columns["rcs_options"] = [None if r.rcs_options is None else json_text(r.rcs_options) for r in records]
+    columns["extra_fields"] = [extra_fields_json(r.extra_fields) for r in records]
+    return _table(columns, MESSAGES_SCHEMA)
+
+
+def message_fallbacks_table(records: List[MessageRecord]) -> pa.Table:
+    """One row per (message, fallback message), extended per record as the statistics are."""
+    ids: List[int] = []
+    campaigns: List[int] = []
+    channels: List[str] = []
+    fallback_ids: List[int] = []
+    parts: List[Optional[int]] = []
+    for record in records:
+        if not record.fallbacks:
+            continue
+        channel, fallback_id, fallback_parts = zip(*record.fallbacks)
+        ids.extend(repeat(record.message_id, len(channel)))
+        campaigns.extend(repeat(record.campaign_id, len(channel)))
+        channels.extend(channel)
+        fallback_ids.extend(fallback_id)
+        parts.extend(fallback_parts)
+    return _table({"message_id": ids, "campaign_id": campaigns, "channel": channels,
+                   "fallback_message_id": fallback_ids, "fallback_parts": parts}, MESSAGE_FALLBACKS_SCHEMA)
 
 
 def rejected_table(rejections: List[Rejection]) -> pa.Table:
@@ -115,17 +146,4 @@ def _statistics_columns(records: List[CampaignRecord]) -> Dict[str, List[Any]]:
 
 def extra_fields_json(extra: Dict[str, Any]) -> Optional[str]:
     """Unmapped detail fields as JSON text (NULL when the API sent none)."""
-    if not extra:
-        return None
-    return json.dumps(extra, ensure_ascii=False, sort_keys=True, default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # JSON numbers arrive as Decimal (exact parsing); keep them numbers where exact.
-        as_int = int(value) if value == value.to_integral_value() else None
-        if as_int is not None and abs(as_int) < 2**53:
-            return as_int
-        as_float = float(value)
-        return as_float if Decimal(repr(as_float)) == value else str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return json_text(extra) if extra else None

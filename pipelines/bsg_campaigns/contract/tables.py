@@ -16,6 +16,11 @@ CAMPAIGNS = "campaigns"
 CAMPAIGN_STATISTICS = "campaign_statistics"
 CAMPAIGN_STATISTICS_HISTORY = "campaign_statistics_history"
 REJECTED_RECORDS = "rejected_records"
+# Not loaded yet (issue 12): the message-level tables, merged on their keys.
+MESSAGES = "messages"
+MESSAGE_FALLBACKS = "message_fallbacks"
+MESSAGES_KEY = ("message_id",)
+MESSAGE_FALLBACKS_KEY = ("message_id", "fallback_message_id")
 
 PRICE_PRECISION = 38
 PRICE_SCALE = 7
@@ -64,6 +69,38 @@ REJECTED_SCHEMA = pa.schema(
     ]
 )
 
+MESSAGES_SCHEMA = pa.schema(
+    [   # one line per concern: identity, what was sent how, to whom, when, at what price, content
+        pa.field("message_id", pa.int64(), nullable=False), pa.field("campaign_id", pa.int64(), nullable=False),
+        pa.field("reference_id", pa.string()),
+        pa.field("channel", pa.string()), pa.field("source", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        # The phone number as the privacy mode made it (contract/privacy.py); recipient_scheme
+        # says which mode and key: values of different schemes never join.
+        pa.field("recipient", pa.string()), pa.field("recipient_scheme", pa.string(), nullable=False),
+        pa.field("country", pa.string()), pa.field("parts", pa.int64()), pa.field("sender", pa.string()),
+        pa.field("created_at", _TS), pa.field("sent_at", _TS), pa.field("delivered_at", _TS),
+        pa.field("price", pa.decimal128(PRICE_PRECISION, PRICE_SCALE)), pa.field("currency", pa.string()),
+        pa.field("validity_hours", pa.int64()),
+        # Content: NULL unless the store_message_text setting asks for it.
+        pa.field("text", pa.string()), pa.field("rcs_options", pa.string()),
+        pa.field("fetched_at", _TS, nullable=False), pa.field("extra_fields", pa.string()),
+    ]
+)
+
+# The link between a message and the messages it was re-sent as (an RCS message's SMS fallback),
+# one row per pair: its fallbacks are `WHERE message_id = x`, the message a fallback SMS stands
+# in for `WHERE fallback_message_id = y`. A table rather than a column: the API gives a list.
+MESSAGE_FALLBACKS_SCHEMA = pa.schema(
+    [
+        pa.field("message_id", pa.int64(), nullable=False),
+        pa.field("campaign_id", pa.int64(), nullable=False),
+        pa.field("channel", pa.string(), nullable=False),
+        pa.field("fallback_message_id", pa.int64(), nullable=False),
+        pa.field("fallback_parts", pa.int64()),
+    ]
+)
+
 
 def dlt_columns(schema: pa.Schema, json_columns: Tuple[str, ...] = ()) -> Dict[str, TColumnSchema]:
     """dlt column hints that match an arrow schema exactly (so dlt never warns or widens)."""
@@ -94,3 +131,5 @@ CAMPAIGNS_COLUMNS = dlt_columns(CAMPAIGNS_SCHEMA, json_columns=("extra_fields",)
 STATISTICS_COLUMNS = dlt_columns(STATISTICS_SCHEMA)
 HISTORY_COLUMNS = dlt_columns(HISTORY_SCHEMA)
 REJECTED_COLUMNS = dlt_columns(REJECTED_SCHEMA)
+MESSAGES_COLUMNS = dlt_columns(MESSAGES_SCHEMA, json_columns=("rcs_options", "extra_fields"))
+MESSAGE_FALLBACKS_COLUMNS = dlt_columns(MESSAGE_FALLBACKS_SCHEMA)

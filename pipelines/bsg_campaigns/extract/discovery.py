@@ -11,7 +11,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from bsg_campaigns.api.client import BsgClient
 from bsg_campaigns.api.exceptions import ApiError
-from bsg_campaigns.contract.campaigns import parse_timestamp
+from bsg_campaigns.contract.parsing import parse_timestamp
 from bsg_campaigns.contract.exceptions import RecordError
 
 logger = logging.getLogger("bsg_campaigns.extract.discovery")

@@ -17,7 +17,8 @@ from typing import Iterable, Iterator, Optional, Set, Tuple
 
 from bsg_campaigns.api.client import BsgClient
 from bsg_campaigns.api.exceptions import ApiError, AuthError, ClientError
-from bsg_campaigns.contract.campaigns import CampaignRecord, Rejection, parse_detail
+from bsg_campaigns.contract.campaigns import CampaignRecord, parse_detail
+from bsg_campaigns.contract.parsing import Rejection
 from bsg_campaigns.api.exceptions import ApiUnavailable
 
 DETAIL_PATH = "/api/campaigns/{id}/detail"
