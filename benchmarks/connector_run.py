@@ -27,7 +27,7 @@ def _admin(base_url: str, method: str, path: str, body: Any = None) -> Any:
 
 
 def one_run(pipeline: Any, p: Dict[str, Any]) -> Dict[str, Any]:
-    from bsg_campaigns.app.report import RunReport
+    from bsg_campaigns.report import RunReport
     from bsg_campaigns.app.runner import run
 
     report = RunReport()

@@ -1,7 +1,7 @@
 """Parsed campaign records for the load-path and SQL-model benchmarks, without a network.
 
 `make_records(n)` renders up to `distinct` real detail payloads with the simulator's own renderer,
-parses each once with the connector's parser (`records.parse_detail`), and repeats them under
+parses each once with the connector's parser (`contract.campaigns.parse_detail`), and repeats them under
 fresh campaign ids until there are `n` (so 100,000 records cost a few seconds, not minutes)."""
 
 from __future__ import annotations

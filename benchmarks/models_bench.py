@@ -77,7 +77,7 @@ def _small_fixed_cost(workdir: Path, seed_n: int, calls: int = 5) -> Dict[str, A
     statements, their time)."""
     from benchmarks.datagen import make_records
     from benchmarks.load_path import records_source
-    from bsg_campaigns.app.report import RunReport
+    from bsg_campaigns.report import RunReport
     from bsg_campaigns.app.runner import build_and_check, make_pipeline
 
     pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines_small"), duckdb_path=str(workdir / "small.duckdb"),
@@ -104,7 +104,7 @@ def main(p: Dict[str, Any]) -> Dict[str, Any]:
     from benchmarks.datagen import make_records
     from benchmarks.load_path import records_source
     from bsg_campaigns.load.steps import duckdb_file
-    from bsg_campaigns.app.report import RunReport
+    from bsg_campaigns.report import RunReport
     from bsg_campaigns.app.runner import build_and_check, make_pipeline
 
     n, seed_n = int(p["n"]), int(p.get("seed_campaigns", 1000))

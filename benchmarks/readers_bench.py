@@ -37,7 +37,7 @@ def child(p: Dict[str, Any]) -> Dict[str, Any]:
     import dlt
 
     from bsg_campaigns.load import publish
-    from bsg_campaigns.app.report import RunReport
+    from bsg_campaigns.report import RunReport
     from bsg_campaigns.app.runner import make_pipeline, run
     from bsg_campaigns.exceptions import RunFailed
 

@@ -11,7 +11,7 @@ import pytest
 # Tests never read the developer's own .dlt/ or ~/.dlt config: each pipeline gets its own dirs.
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 
-from bsg_campaigns.app.report import RunReport  # noqa: E402
+from bsg_campaigns.report import RunReport  # noqa: E402
 from bsg_campaigns.app.runner import make_pipeline, run  # noqa: E402
 from bsg_campaigns.simulator import Simulator, SimulatorConfig  # noqa: E402
 

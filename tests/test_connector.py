@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 from bsg_campaigns.exceptions import RunFailed, UserError
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 

@@ -152,3 +152,41 @@ def test_readme_layout_is_the_tree() -> None:
     listed, actual = readme_tree(), package_tree()
     assert sorted(actual - listed) == [], "modules missing from README.md's Layout section"
     assert sorted(listed - actual) == [], "README.md's Layout section names modules that do not exist"
+
+
+# The layers, lowest first: a module imports only from its own folder or a lower layer, so data
+# flows one way (README "Layout"). The package's __init__ (the facade) is above everything.
+LAYERS = (
+    ("settings",),
+    ("exceptions",),
+    ("contract", "report"),
+    ("config", "api", "incremental", "simulator"),
+    ("extract", "load", "analyst"),
+    ("source",),
+    ("app",),
+)
+
+
+def layer_violations(graph: Dict[str, Set[str]]) -> List[str]:
+    rank = {name: level for level, names in enumerate(LAYERS) for name in names}
+
+    def place(module: str) -> tuple:
+        parts = module.split(".")
+        return (len(LAYERS), "") if len(parts) == 1 else (rank[parts[1]], parts[1])
+
+    found = []
+    for module, imported in sorted(graph.items()):
+        for target in sorted(imported):
+            (level, folder), (target_level, target_folder) = place(module), place(target)
+            if folder != target_folder and target_level >= level:
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_imports_flow_down_the_layers() -> None:
+    assert layer_violations(import_graph()) == []
+
+
+def test_layer_check_finds_an_upward_import() -> None:
+    graph = {"bsg_campaigns.load.steps": {"bsg_campaigns.app.report"}, "bsg_campaigns.app.report": set()}
+    assert layer_violations(graph) == ["bsg_campaigns.load.steps -> bsg_campaigns.app.report"]

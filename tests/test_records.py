@@ -1,4 +1,4 @@
-"""records.py: every documented variant parses to exact values; bad input becomes a rejection."""
+"""contract/campaigns.py: every documented variant parses to exact values; bad input becomes a rejection."""
 
 from __future__ import annotations
 

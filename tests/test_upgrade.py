@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from bsg_campaigns import settings as defaults
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 from bsg_campaigns.app.runner import make_pipeline, run
 from bsg_campaigns.incremental.state import open_campaigns
 from test_cli import bsg

@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import pytest
 
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 from bsg_campaigns.app.runner import make_pipeline, run
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 

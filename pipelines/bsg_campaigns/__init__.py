@@ -33,7 +33,7 @@ Where each concern lives (data flows down this list, never back):
 """
 
 from bsg_campaigns.app.library import ModelsAndChecks, build_models_and_checks, exclusive_run, run
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 from bsg_campaigns.config import SourceSettings
 from bsg_campaigns.exceptions import BsgError, ChecksFailed, ConfigError, RunFailed, UserError
 from bsg_campaigns.source import (bsg_source, campaign_details, campaign_statistics, campaign_statistics_history,

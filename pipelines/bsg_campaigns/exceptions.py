@@ -6,11 +6,16 @@ step of a run, so callers (the CLI, an orchestrator, the runner's translator) de
     BsgError                     exit 1
       UserError                  exit 2   something the user must fix (a setting, the api key)
         ConfigError                       a setting: names it, where it was typed, how to fix it
+        ColumnDocsError                   sql/columns.yml (analyst/exceptions.py)
       RunFailed                  exit 1   the API or the destination failed; the next run resumes
         ChecksFailed             exit 3   an error-severity data-quality check failed (--strict)
+        ApiError, ApiUnavailable, ...     api/exceptions.py; AuthError is a UserError too (exit 2)
+        PublishFailed                     load/exceptions.py
+        SqlModelError                     analyst/exceptions.py
+      RecordError                         contract/exceptions.py: never escapes a run (it becomes
+                                          a rejected_records row)
 
-Each layer declares its own errors beside its code and derives them from these: api/exceptions.py,
-contract/exceptions.py, load/exceptions.py, analyst/exceptions.py.
+Each layer declares its own errors beside its code and derives them from these.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from bsg_campaigns.exceptions import ConfigError
 from bsg_campaigns.extract.discovery import creation_windows, list_campaigns
 from bsg_campaigns.extract.fetch import DetailFetcher, FetchResult
 from bsg_campaigns.load.steps import active_pipeline, check_duckdb_catalog, for_destination
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 from bsg_campaigns.incremental.state import (Observed, RefreshPolicy, RunOutcome, SourceState, affects_state, already_known,
                                              apply_outcome, ids_to_refresh, init_state, listing_start)
 

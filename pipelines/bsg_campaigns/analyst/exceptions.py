@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from bsg_campaigns.exceptions import BsgError, UserError
+from bsg_campaigns.exceptions import RunFailed, UserError
 
 
-class SqlModelError(BsgError, ValueError):
-    """A .sql file, or something about to be placed into SQL, is not acceptable."""
+class SqlModelError(RunFailed, ValueError):
+    """A .sql file, or something about to be placed into SQL, is not acceptable: the models could
+    not be built (exit 1; the loads of the run stay committed)."""
 
 
 class ColumnDocsError(UserError, ValueError):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from bsg_campaigns.exceptions import BsgError
+from bsg_campaigns.exceptions import RunFailed, UserError
 
 
-class ApiError(BsgError):
-    """A non-retryable HTTP answer, or retries exhausted. `status` is None for transport errors."""
+class ApiError(RunFailed):
+    """A non-retryable HTTP answer, or retries exhausted: the run failed at the API (exit 1).
+    `status` is None for transport errors."""
 
     def __init__(self, message: str, status: Optional[int] = None, body: str = "") -> None:
         super().__init__(message)
@@ -20,8 +21,9 @@ class ApiError(BsgError):
                 "resumes from the last committed state.")
 
 
-class AuthError(ApiError):
-    """The api key was rejected (or the account may not do this): the user must fix config."""
+class AuthError(ApiError, UserError):
+    """The api key was rejected (or the account may not do this): the user must fix config.
+    Both an API answer and the user's to fix; the exit code is the user error's."""
 
     exit_code = 2
 

@@ -20,7 +20,7 @@ import dlt
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.app.console import clear_progress, error, one_paragraph, progress_printer
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 from bsg_campaigns.exceptions import BsgError, ChecksFailed, RunFailed, UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STRICT = 0, RunFailed.exit_code, UserError.exit_code, ChecksFailed.exit_code

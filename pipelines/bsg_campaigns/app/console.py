@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any, Callable, Optional, Sequence
 
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 
 _progress_shown = False
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.app.console import clear_progress, print_table
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 
 DEMO_DB = defaults.DEFAULT_DUCKDB_FILE
 REFRESH_ROUNDS = 6

@@ -19,7 +19,7 @@ import dlt
 
 from bsg_campaigns.config import resolve_settings, source_refresh_hours
 from bsg_campaigns.load.steps import finish_interrupted_load, load_memory_limit
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 from bsg_campaigns.app.runner import published_snapshot, run_lock
 from bsg_campaigns.app.runner import run as _runner_run
 from bsg_campaigns.exceptions import ChecksFailed, RunFailed, UserError
@@ -45,7 +45,7 @@ def exclusive_run(pipeline: dlt.Pipeline) -> Iterator[dlt.Pipeline]:
     its rows twice (dlt alone would re-run jobs that had already committed, and its `run()` would
     load only those leftovers and ignore the new data). Raises `UserError` for a bad
     `duckdb_load_memory_limit` setting; a failing load raises dlt's `PipelineStepFailed`. On a
-    DuckDB working copy (`publish.working_copy(path)` as the file, what the CLI does) the
+    DuckDB working copy (`load.publish.working_copy(path)` as the file, what the CLI does) the
     completed loads are published to `path` when the block ends, so readers never block it."""
     memory_limit = load_memory_limit(resolve_settings(pipeline.pipeline_name))  # pipeline-scoped too
     with run_lock(pipeline), published_snapshot(pipeline):

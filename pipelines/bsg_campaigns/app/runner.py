@@ -27,7 +27,7 @@ from bsg_campaigns.load.steps import (causes, drop_unfinished_schema_writes, duc
                       finish_interrupted_load, load_memory_limit, out_of_memory)
 from bsg_campaigns.load.publish import published_file, publishing, working_copy
 from bsg_campaigns.load.exceptions import PublishFailed
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 from bsg_campaigns.exceptions import BsgError, RunFailed, UserError, error_for
 
 logger = logging.getLogger("bsg_campaigns.app.runner")

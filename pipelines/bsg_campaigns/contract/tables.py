@@ -43,7 +43,7 @@ CAMPAIGNS_SCHEMA = pa.schema(
         pa.field("total_price", pa.decimal128(PRICE_PRECISION, PRICE_SCALE)),
         pa.field("currency", pa.string()),
         pa.field("fetched_at", _TS, nullable=False),
-        # JSON text of every detail field the contract does not map (see records.py).
+        # JSON text of every detail field the contract does not map (see contract/campaigns.py).
         pa.field("extra_fields", pa.string()),
     ]
 )

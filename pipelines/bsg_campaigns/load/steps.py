@@ -22,9 +22,9 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.contract import tables
 from bsg_campaigns.exceptions import ConfigError, RunFailed
-from bsg_campaigns.app.report import RunReport
+from bsg_campaigns.report import RunReport
 
-logger = logging.getLogger("bsg_campaigns.app.runner")
+logger = logging.getLogger(__name__)
 
 
 def extract_and_load(pipeline: dlt.Pipeline, source: Any, report: RunReport, memory_limit: str) -> LoadInfo:
