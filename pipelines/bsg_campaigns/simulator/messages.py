@@ -486,7 +486,7 @@ def _position(cm: CampaignMessages, local: int) -> Optional[int]:
 def _catalogue_ranges(cat: Catalogue, now: float, window: Optional[Tuple[float, float]],
                       zone: Any, currency: str, removed: Any) -> List[Tuple[CampaignMessages, int, int]]:
     """Every visible campaign's message ranges: O(campaigns) per request, O(1) each."""
-    out = []
+    out: List[Tuple[CampaignMessages, int, int]] = []
     for idx in range(cat.count_visible(now)):
         if cat.ids[idx] in removed:
             continue
