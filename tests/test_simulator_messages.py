@@ -282,8 +282,9 @@ def test_filters(sim: Simulator, api: Api) -> None:
     lo, hi = "2026-11-01 00:00:00", "2026-11-03 12:00:00"
     expected = [m for m in rows if lo <= m["created_at"] <= hi]
     window = api.all(**{"filter[from]": lo, "filter[to]": hi})
-    assert window == expected and any(m["type"] == "sms" and m["campaign_id"] in {
-        r["campaign_id"] for r in rows if r["type"] == "rcs"} for m in window)
+    rcs_campaigns = {m["campaign_id"] for m in rows if m["type"] == "rcs"}
+    assert window == expected
+    assert any(m["type"] == "sms" and m["campaign_id"] in rcs_campaigns for m in window)
     cid = picked["campaign_id"]
     assert api.all(**{"filter[campaign_id]": cid, "filter[from]": lo, "filter[to]": hi}) == [
         m for m in expected if m["campaign_id"] == cid]
