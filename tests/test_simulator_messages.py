@@ -204,8 +204,8 @@ def test_messages_by_status_are_the_detail_statistics_at_every_time(dense: Simul
             detail = api.detail(cid)
             rows = api.all(**{"filter[campaign_id]": cid})
             own, fallback = by_status(rows, detail["type"])
-            assert own == nonzero(detail["statistics"]), (cid, step)
-            assert fallback == fallback_stats(detail), (cid, step)
+            assert own == nonzero(detail["statistics"]), (cid, moment)
+            assert fallback == fallback_stats(detail), (cid, moment)
             assert sum(own.values()) == detail["total_messages"]
             for m in rows:
                 if m["id"] in last:
