@@ -39,7 +39,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from .campaign import QUEUE_S, SCALE, Profile, Reach
+from .campaign import QUEUE_S, SCALE, Reach
 from .catalogue import Catalogue, mix
 from .config import MAX_CAMPAIGN_MESSAGES
 from .listing import Invalid, parse_choice, parse_page, parse_window
