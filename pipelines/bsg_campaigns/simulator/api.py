@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 from . import responses as r
 from .config import Knobs
 from .listing import Invalid, parse_query, run_query
+from .messages import parse_messages_query, run_messages_query
 from .render import served_detail
 from .responses import Response
 from .traffic import fault_response
@@ -39,6 +40,8 @@ def classify(path: str) -> Optional[str]:
         return "refresh"
     if path in ("/api/campaigns", "/api/campaigns/"):
         return "list"
+    if path in ("/api/messages", "/api/messages/"):
+        return "messages"
     if _DETAIL.match(path):
         return "detail"
     return None
@@ -77,7 +80,7 @@ class Api:
 
         if endpoint in ("login", "refresh"):
             rate = knobs.auth_fault_rate
-        elif endpoint in ("list", "detail"):
+        elif endpoint in ("list", "detail", "messages"):
             rate = knobs.fault_rate
         else:
             rate = 0.0
@@ -111,6 +114,8 @@ class Api:
             return r.unauthorized(message)
         if endpoint == "list":
             return self.list(query, knobs)
+        if endpoint == "messages":
+            return self.messages(query, knobs)
         return self.detail(int(cid_text), knobs)
 
     def login(self, body: bytes, knobs: Knobs) -> Response:
@@ -147,6 +152,21 @@ class Api:
         page = run_query(sim.catalogue, lq, now, served, knobs.zone, fixtures, removed, knobs.variant_plan)
         if not knobs.page_total:
             del page["meta"]["page"]["total"]
+        return r.json_response(200, page)
+
+    def messages(self, query: str, knobs: Knobs) -> Response:
+        q = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        sim = self.sim
+        now = sim.now_ts
+        try:
+            mq = parse_messages_query(q, now, knobs.zone)
+            served = min(mq.limit, knobs.max_page_size) if knobs.max_page_size > 0 else mq.limit
+            with sim.state_lock:
+                removed = set(sim.removed)
+            page = run_messages_query(sim.catalogue, mq, now, served, knobs.zone,
+                                      sim.config.currency, removed)
+        except Invalid as exc:
+            return r.invalid(exc.errors)
         return r.json_response(200, page)
 
     def detail(self, cid: int, knobs: Knobs) -> Response:

@@ -15,7 +15,7 @@ import math
 import random
 from decimal import Decimal
 from functools import lru_cache
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 PRIMARY_KEYS: Tuple[str, ...] = (
     "delivered", "sent", "scheduled", "moderation", "accepted", "sending", "expired",
@@ -68,6 +68,24 @@ def _split(rng: random.Random, n: int, shares: Sequence[float]) -> List[int]:
     while sum(rest) > n:  # cannot happen for the shares used here; keeps the sum exact anyway
         rest[rest.index(max(rest))] -= 1
     return [n - sum(rest)] + rest
+
+
+class Reach(NamedTuple):
+    """Cumulative counts of one campaign at one time: dispatched (x), past the queue (y), and per
+    final outcome how many messages reached it; fb = (fallback SMS issued, delivered,
+    undelivered, failed, expired)."""
+
+    x: int
+    y: int
+    dl: int
+    rd: int
+    und: int
+    fail: int
+    exp: int
+    unk: int
+    nru: int
+    fb: Tuple[int, int, int, int, int]
+    done: bool
 
 
 class Profile:
@@ -169,20 +187,11 @@ class Profile:
         p_nru = self.progress(t - QUEUE_S - self.lag_n)
         return self.f_exp * p_exp // SCALE + self.f_nru * p_nru // SCALE
 
-    def counts(self, t: float) -> Tuple[Dict[str, int], Optional[Dict[str, int]], int, int]:
-        """(primary stats, fallback stats or None, cumulative dispatched, fallback SMS sent)."""
-        primary = dict.fromkeys(PRIMARY_KEYS, 0)
-        fb = dict.fromkeys(FALLBACK_KEYS, 0) if self.fallback else None
-        total = self.total
-        if t < self.mod_end:
-            primary["moderation"] = total
-            return primary, fb, 0, 0
-        if self.fate == "spam":
-            primary["failed"] = total
-            return primary, fb, 0, 0
-        if t < self.actual:
-            primary["scheduled"] = total
-            return primary, fb, 0, 0
+    def reach(self, t: float) -> Optional["Reach"]:
+        """The cumulative counts behind counts(t) (None before dispatching starts or for spam):
+        the per-message status rule (messages.py) reads the same numbers, so the two agree."""
+        if t < self.mod_end or self.fate == "spam" or t < self.actual:
+            return None
         n, rel = self.n_disp, t - self.actual
         x = n * self.progress(t) // SCALE
         y = n * self.progress(t - QUEUE_S) // SCALE
@@ -197,16 +206,8 @@ class Profile:
         exp = self.f_exp * p_exp // SCALE
         unk = self.f_unk * p_exp // SCALE
         nru = self.f_nru * self.progress(t - QUEUE_S - self.lag_n) // SCALE
-        cancelled = total - n
-        done = t >= self.finish
-        primary.update(
-            delivered=dl - rd, read=rd, undelivered=und, expired=exp, unknown=unk,
-            not_rcs_user=nru, sending=x - y, sent=y - (dl + und + fail + exp + unk + nru),
-            scheduled=n - x + (0 if done else cancelled), failed=fail + (cancelled if done else 0),
-        )
-        m = 0
-        if fb is not None and self.m_final:
-            m = exp + nru
+        fb = (0, 0, 0, 0, 0)
+        if self.fallback and self.m_final:
             mf = self.m_final
             f_dl = min(self.g_dl * self._fallback_pool(t - self.lag_fd) // mf,
                        self.g_dl * _ramp(rel, self.tau_fd, 24 * HOUR) // SCALE)
@@ -214,6 +215,36 @@ class Profile:
                         self.g_und * _ramp(rel, self.tau_fu, 36 * HOUR) // SCALE)
             f_fail = self.g_fail * self._fallback_pool(t - self.lag_ff) // mf
             f_exp = self.g_exp * self._fallback_pool(t - self.fb_validity) // mf
+            fb = (exp + nru, f_dl, f_und, f_fail, f_exp)
+        return Reach(x, y, dl, rd, und, fail, exp, unk, nru, fb, t >= self.finish)
+
+    def counts(self, t: float) -> Tuple[Dict[str, int], Optional[Dict[str, int]], int, int]:
+        """(primary stats, fallback stats or None, cumulative dispatched, fallback SMS sent)."""
+        primary = dict.fromkeys(PRIMARY_KEYS, 0)
+        fb = dict.fromkeys(FALLBACK_KEYS, 0) if self.fallback else None
+        total = self.total
+        if t < self.mod_end:
+            primary["moderation"] = total
+            return primary, fb, 0, 0
+        if self.fate == "spam":
+            primary["failed"] = total
+            return primary, fb, 0, 0
+        reach = self.reach(t)
+        if reach is None:
+            primary["scheduled"] = total
+            return primary, fb, 0, 0
+        n, x, y, dl, rd = self.n_disp, reach.x, reach.y, reach.dl, reach.rd
+        und, fail, exp, unk, nru = reach.und, reach.fail, reach.exp, reach.unk, reach.nru
+        cancelled = total - n
+        done = reach.done
+        primary.update(
+            delivered=dl - rd, read=rd, undelivered=und, expired=exp, unknown=unk,
+            not_rcs_user=nru, sending=x - y, sent=y - (dl + und + fail + exp + unk + nru),
+            scheduled=n - x + (0 if done else cancelled), failed=fail + (cancelled if done else 0),
+        )
+        m = 0
+        if fb is not None and self.m_final:
+            m, f_dl, f_und, f_fail, f_exp = reach.fb
             fb.update(delivered=f_dl, undelivered=f_und, failed=f_fail, expired=f_exp,
                       sent=m - (f_dl + f_und + f_fail + f_exp))
         return primary, fb, x, m
@@ -240,7 +271,7 @@ class Profile:
 
 
 def make_profile(seed: int, cid: int, kind: str, sender_idx: int, created: int,
-                 fallback_share: float) -> Profile:
+                 fallback_share: float, total_messages: int = 0) -> Profile:
     """Draw a campaign's static facts from its own RNG (deterministic per seed and id).
     Uniform draws are inlined (a + span * r()): this runs on every first detail fetch."""
     rng = random.Random(seed * 1_000_003 + cid)
@@ -251,6 +282,8 @@ def make_profile(seed: int, cid: int, kind: str, sender_idx: int, created: int,
         total = 1
     else:  # log-uniform 2..5000: skewed small
         total = min(5000, max(2, int(math.exp(_LOG2 + _LOG_SPAN * r()))))
+    if total_messages:  # SimulatorConfig.message_counts: a chosen size, the same draws otherwise
+        total = total_messages
     p.total = total
     p.phones = total - int(r() * (total // 20 + 1)) if r() < 0.3 else total
     p.creation_end = created + 1 + int(r() * 5)

@@ -46,6 +46,7 @@ class Catalogue:
         self.seed = cfg.seed
         self.senders: Tuple[str, ...] = cfg.senders
         self.fallback_share = cfg.fallback_share
+        self.message_counts: Dict[int, int] = dict(cfg.message_counts)
         self._zone = ZoneInfo(cfg.server_timezone)
         rng = random.Random(cfg.seed)
         start = int(cfg.start_time.timestamp())
@@ -100,7 +101,8 @@ class Catalogue:
             if len(self._profiles) >= _PROFILE_CACHE_MAX:
                 self._profiles.clear()  # cheap to redraw; keeps memory bounded
             p = make_profile(self.seed, self.ids[idx], self.kind(idx), self.sender_idx[idx],
-                             self.created[idx], self.fallback_share)
+                             self.created[idx], self.fallback_share,
+                             self.message_counts.get(self.ids[idx], 0))
             self._profiles[idx] = p
         return p
 

@@ -38,6 +38,9 @@ _VARIANT_ALIASES = {"[]": "empty_list", "list_empty": "empty_list", "none": "nul
 
 VariantsSpec = Union[str, Mapping[str, str]]
 
+# A campaign's own messages are numbered below this, its fallback SMS from it (message ids).
+MAX_CAMPAIGN_MESSAGES = 5_000_000
+
 # Client errors the detail endpoint can be told to answer for chosen ids (`client_errors` knob).
 CLIENT_ERROR_STATUSES: Tuple[int, ...] = (400, 403, 404, 409, 410, 422)
 
@@ -84,6 +87,9 @@ class SimulatorConfig(KnobSettings):
     senders: Tuple[str, ...] = ("BSG Demo", "ShopMart", "Кафе Ромашка", "TaxiGo", "BankInfo")
     api_key: str = "test_simulator_key_0001"
     first_id: int = 53_600_000
+    # campaign id -> its total_messages, overriding the drawn size (e.g. one campaign of
+    # 2,000,000 messages for scale tests of /api/messages); below MAX_CAMPAIGN_MESSAGES
+    message_counts: Mapping[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.start_time.tzinfo is None:
@@ -93,6 +99,8 @@ class SimulatorConfig(KnobSettings):
         if not self.senders:
             raise ValueError("at least one sender is required")
         object.__setattr__(self, "senders", tuple(self.senders))  # frozen: set once here
+        if any(not 1 <= int(n) < MAX_CAMPAIGN_MESSAGES for n in self.message_counts.values()):
+            raise ValueError(f"message_counts must be within 1..{MAX_CAMPAIGN_MESSAGES - 1}")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from .auth import Auth
 from .catalogue import Catalogue
 from .config import SimulatorConfig, Knobs, knobs_as_dict, knobs_from_config, make_knobs
 from .listing import Fixture
+from .messages import CampaignMessages, campaign_messages
 from .render import canonical, list_price
 from .traffic import FaultPicker, RateLimiter, Stats
 
@@ -141,6 +142,27 @@ class Simulator:
                 return fixture.body.decode("utf-8", "replace")
         idx = self._visible_index(campaign_id)
         return canonical(self.catalogue, idx, self._now, self._knobs.zone, self.config.currency)
+
+    def campaign_messages(self, campaign_id: int) -> CampaignMessages:
+        """A visible campaign's messages as served now (lazy: len(), .message(pos) in id order,
+        own messages first, .own_status(k)); KeyError for removed and not (yet) existing ids."""
+        if campaign_id in self.removed:
+            raise KeyError(campaign_id)
+        return campaign_messages(self.catalogue, campaign_id, self._now, self._knobs.zone,
+                                 self.config.currency)
+
+    def expected_messages(self, campaign_id: int) -> List[Dict[str, Any]]:
+        """Every message of a campaign as GET /api/messages?filter[campaign_id]= serves it now,
+        in id order (builds the list: for campaigns of a test's size)."""
+        cm = self.campaign_messages(campaign_id)
+        return [cm.message(pos) for pos in range(len(cm))]
+
+    def expected_message_count(self, campaign_id: Optional[int] = None) -> int:
+        """meta.page.total of GET /api/messages (one campaign, or every visible one) now."""
+        if campaign_id is not None:
+            return len(self.campaign_messages(campaign_id))
+        return sum(len(self.campaign_messages(cid)) for cid in self.catalogue.ids[
+            :self.catalogue.count_visible(self._now)] if cid not in self.removed)
 
     def settles_at(self, campaign_id: int) -> datetime:
         """Simulated time from which this campaign's detail never changes again."""

@@ -76,25 +76,29 @@ def _int(q: Mapping[str, str], key: str, default: int, field: str, message: str)
         raise Invalid(field, message) from None
 
 
-def parse_query(q: Mapping[str, str], now: float, zone: Any) -> ListQuery:
-    """Validate the list query; raise Invalid (422) exactly where the server would."""
-    limit_msg = "This value should be between 30 and 500."
+def parse_page(q: Mapping[str, str], min_limit: int = 30) -> Tuple[int, int]:
+    """(offset, limit) of page[offset] and page[limit] (default 50, min_limit..500)."""
+    limit_msg = f"This value should be between {min_limit} and 500."
     limit = _int(q, "page[limit]", 50, "pagelimit", limit_msg)
-    if not 30 <= limit <= 500:
+    if not min_limit <= limit <= 500:
         raise Invalid("pagelimit", limit_msg)
     offset_msg = "This value should be greater than or equal to 0."
     offset = _int(q, "page[offset]", 0, "pageoffset", offset_msg)
     if offset < 0:
         raise Invalid("pageoffset", offset_msg)
-    sort = q.get("sort") or "id"
-    if sort not in SORTS:
-        raise Invalid("sort", "The value you selected is not a valid choice.")
-    way = (q.get("way") or "asc").lower()
-    if way not in ("asc", "desc"):
-        raise Invalid("way", "The value you selected is not a valid choice.")
-    kind = q.get("filter[type]") or "sms"
-    if kind not in TYPES:
-        raise Invalid("type", "The value you selected is not a valid choice.")
+    return offset, limit
+
+
+def parse_choice(q: Mapping[str, str], key: str, field: str, choices: Tuple[str, ...]) -> str:
+    """A query value from `choices` (the first is the default); 422 otherwise."""
+    value = (q.get(key) or choices[0]).lower() if key == "way" else q.get(key) or choices[0]
+    if value not in choices:
+        raise Invalid(field, "The value you selected is not a valid choice.")
+    return value
+
+
+def parse_window(q: Mapping[str, str], now: float, zone: Any) -> Tuple[float, float]:
+    """filter[from]/filter[to] as UTC epochs (default: the 3 months up to now)."""
     local_now = datetime.fromtimestamp(int(now), zone).replace(tzinfo=None)
     parsed: Dict[str, datetime] = {}
     for key in ("from", "to"):
@@ -112,14 +116,24 @@ def parse_query(q: Mapping[str, str], now: float, zone: Any) -> ListQuery:
         raise Invalid("filter", "The period must not exceed 3 months.")
     if to > local_now + timedelta(days=30):
         raise Invalid("filter", "The end date must not be more than 30 days in the future.")
+    return _to_epoch(start, zone), _to_epoch(to, zone)
+
+
+def parse_query(q: Mapping[str, str], now: float, zone: Any) -> ListQuery:
+    """Validate the list query; raise Invalid (422) exactly where the server would."""
+    offset, limit = parse_page(q)
+    sort = parse_choice(q, "sort", "sort", SORTS)
+    way = parse_choice(q, "way", "way", ("asc", "desc"))
+    kind = parse_choice(q, "filter[type]", "type", TYPES)
+    lo, hi = parse_window(q, now, zone)
     field = q.get("search[field]")
     value = q.get("search[value]") or ""
     if field is not None and field not in ("sender", "taskname"):
         raise Invalid("search", "The value you selected is not a valid choice.")
     if len(value) > 255:  # the spec's maxLength
         raise Invalid("search", "The value may not be greater than 255 characters.")
-    return ListQuery(offset, limit, sort, way == "desc", _to_epoch(start, zone),
-                     _to_epoch(to, zone), kind, field if value else None, value.casefold())
+    return ListQuery(offset, limit, sort, way == "desc", lo, hi, kind,
+                     field if value else None, value.casefold())
 
 
 def run_query(cat: Catalogue, lq: ListQuery, now: float, served_limit: int, zone: Any,

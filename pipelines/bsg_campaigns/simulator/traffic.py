@@ -13,7 +13,7 @@ from typing import Callable, Deque, Dict, Optional, Sequence
 from . import responses as r
 from .responses import Response
 
-ENDPOINTS = ("login", "refresh", "list", "detail")
+ENDPOINTS = ("login", "refresh", "list", "detail", "messages")
 
 
 class Stats:
