@@ -89,7 +89,7 @@ def list_campaigns(
         yield from page
         offset += len(page)  # step by what was served, never by what was asked
         if not page or (total is not None and offset >= total):
-            if page == [] and total is not None and offset < total:
+            if not page and total is not None and offset < total:
                 logger.warning("list for %s stopped early: server reported %d campaigns, served %d",
                                campaign_type, total, offset)
             return
