@@ -16,11 +16,13 @@ CAMPAIGNS = "campaigns"
 CAMPAIGN_STATISTICS = "campaign_statistics"
 CAMPAIGN_STATISTICS_HISTORY = "campaign_statistics_history"
 REJECTED_RECORDS = "rejected_records"
-# Not loaded yet (issue 12): the message-level tables, merged on their keys.
+# The message-level tables (the `messages` setting), merged on their keys.
 MESSAGES = "messages"
 MESSAGE_FALLBACKS = "message_fallbacks"
+MESSAGE_READS = "message_reads"
 MESSAGES_KEY = ("message_id",)
 MESSAGE_FALLBACKS_KEY = ("message_id", "fallback_message_id")
+MESSAGE_READS_KEY = ("campaign_id",)
 
 PRICE_PRECISION = 38
 PRICE_SCALE = 7
@@ -101,6 +103,22 @@ MESSAGE_FALLBACKS_SCHEMA = pa.schema(
     ]
 )
 
+# One row per campaign whose messages were read: the latest read (merged on campaign_id). The
+# reconciliation check compares `messages` with `campaign_statistics` for complete reads only.
+MESSAGE_READS_SCHEMA = pa.schema(
+    [
+        pa.field("campaign_id", pa.int64(), nullable=False),
+        pa.field("read_at", _TS, nullable=False),  # the server's time of the read's first page
+        pa.field("messages", pa.int64(), nullable=False),  # rows loaded into `messages`
+        pa.field("rejected", pa.int64(), nullable=False),  # items sent to rejected_records
+        pa.field("pages", pa.int64(), nullable=False),
+        pa.field("complete", pa.bool_(), nullable=False),  # every page was read
+        # The read's counts by status equal the detail's statistics fetched just before it (NULL
+        # when the read was not complete).
+        pa.field("matches_statistics", pa.bool_()),
+    ]
+)
+
 
 def dlt_columns(schema: pa.Schema, json_columns: Tuple[str, ...] = ()) -> Dict[str, TColumnSchema]:
     """dlt column hints that match an arrow schema exactly (so dlt never warns or widens)."""
@@ -133,3 +151,4 @@ HISTORY_COLUMNS = dlt_columns(HISTORY_SCHEMA)
 REJECTED_COLUMNS = dlt_columns(REJECTED_SCHEMA)
 MESSAGES_COLUMNS = dlt_columns(MESSAGES_SCHEMA, json_columns=("rcs_options", "extra_fields"))
 MESSAGE_FALLBACKS_COLUMNS = dlt_columns(MESSAGE_FALLBACKS_SCHEMA)
+MESSAGE_READS_COLUMNS = dlt_columns(MESSAGE_READS_SCHEMA)
