@@ -57,6 +57,7 @@ class Stats:
         with self._lock:
             out: Dict[str, object] = dict(self._counts)
             out["status"] = dict(sorted(self._status.items()))
+            out["in_flight"] = dict(self._in_flight)
             out["max_in_flight"] = dict(self._max_in_flight)
         return out
 
