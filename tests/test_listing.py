@@ -6,6 +6,7 @@ pages asked ahead of the consumer, and an error of any page failing the listing.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,8 @@ import pytest
 
 from bsg_campaigns.api.client import BsgClient, RetryPolicy
 from bsg_campaigns.api.exceptions import ApiError
-from bsg_campaigns.extract.discovery import ListJob, ListedCampaign, creation_windows, list_campaigns, list_many
+from bsg_campaigns.extract.discovery import (ListJob, ListedCampaign, _Paging, creation_windows, list_campaigns,
+                                             list_many)
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
 UTC = timezone.utc
@@ -180,3 +182,18 @@ def test_an_error_mid_listing_fails_it_and_stops_asking(sim: Simulator) -> None:
     consumed_pages = -(-len(got) // 2)
     assert consumed_pages + 1 <= sim.stats()["list"] <= consumed_pages + 2 * 4 < pages
     assert sim.stats()["in_flight"]["list"] == 0
+
+
+def test_the_paging_rules_warn_when_a_total_is_not_served(caplog: pytest.LogCaptureFixture) -> None:
+    """The one rule no consistent server shows (the simulator's totals always hold), on the shared
+    page logic itself: an empty page before the reported total ends the listing with a warning
+    naming both counts; the page after it is never asked."""
+    paging = _Paging("rcs", {}, UTC)
+    item = {"id": 7, "created_at": "2026-10-01 10:00:00", "type": "rcs"}
+    assert [c.campaign_id for c in paging.take(0, {"data": [item], "meta": {"page": {"total": 5}}})] == [7]
+    assert list(paging.ahead()) == [1, 2, 3, 4] and not paging.done
+    with caplog.at_level(logging.WARNING, logger="bsg_campaigns.extract.discovery"):
+        assert paging.take(1, {"data": [], "meta": {"page": {"total": 5}}}) == []
+    assert paging.done and list(paging.needed()) == [] and list(paging.ahead()) == []
+    assert [r.getMessage() for r in caplog.records] == [
+        "list for rcs stopped early: server reported 5 campaigns, served 1"]
