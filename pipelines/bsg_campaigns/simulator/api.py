@@ -59,9 +59,12 @@ class Api:
         knobs = sim.knobs
         endpoint = classify(path)
         sim.traffic_stats.request(endpoint)
-        if knobs.latency_ms > 0:
-            time.sleep(knobs.latency_ms / 1000.0)
-        resp = self._guarded(method, path, query, headers, body, knobs, endpoint)
+        try:
+            if knobs.latency_ms > 0:
+                time.sleep(knobs.latency_ms / 1000.0)
+            resp = self._guarded(method, path, query, headers, body, knobs, endpoint)
+        finally:
+            sim.traffic_stats.answered(endpoint)
         if not resp.reset:
             sim.traffic_stats.status(resp.status)
         return resp
