@@ -83,7 +83,7 @@ class Api:
 
         if endpoint in ("login", "refresh"):
             rate = knobs.auth_fault_rate
-        elif endpoint in ("list", "detail", "messages"):
+        elif endpoint in knobs.fault_endpoints:
             rate = knobs.fault_rate
         else:
             rate = 0.0
@@ -170,6 +170,8 @@ class Api:
                                       sim.config.currency, removed)
         except Invalid as exc:
             return r.invalid(exc.errors)
+        if not knobs.page_total:  # as the list can: paging must go on until an empty page
+            del page["meta"]["page"]["total"]
         return r.json_response(200, page)
 
     def detail(self, cid: int, knobs: Knobs) -> Response:
