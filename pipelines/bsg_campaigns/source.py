@@ -216,8 +216,7 @@ def _read_messages(reader: MessageReader, reads: List[PlannedRead], outcomes: Li
             batch.rejections.extend(page.rejections)
             report.messages["pages"] += 1
             report.messages["rows"] += len(page.records)
-            report.messages["rejected"] += len(page.rejections)
-            report.rejected += len(page.rejections)
+            report.messages["rejected"] += len(page.rejections)  # report.rejected counts campaigns
         else:
             outcomes.append(_finished(event, planned[event.campaign_id], tallies.pop(event.campaign_id),
                                       loaded.pop(event.campaign_id, [0, 0]), batch))
