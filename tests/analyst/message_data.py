@@ -14,7 +14,8 @@ The campaigns (refresh window 168 h unless a test narrows it):
 - 105 sms, done 24 h before its fetch (open under 168 h, settled under 12 h): undelivered 1 in
   the statistics, no such message.
 - 106 viber, done, settled, complete read: not_service_user = the statistics' not_viber_user.
-- 107 rcs, no read: two schemes (last_digits:4, drop), KZT prices and an unpriced message.
+- 107 rcs, no read: two schemes (last_digits:4, drop), KZT prices and a delivered message with
+  a currency but no price.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def message(message_id: int, campaign_id: int, channel: str, status: str, *, rec
         created_at=created_at or (sent_at - timedelta(seconds=1) if sent_at else utc(2024, 5, 1, 9)),
         sent_at=sent_at,
         delivered_at=None if delivered_after is None else sent_at + timedelta(seconds=delivered_after),
-        price=None if price is None else Decimal(price), currency=currency if price is not None else None,
+        price=None if price is None else Decimal(price), currency=currency,
         validity_hours=72, fetched_at=utc(2024, 5, 10, 12),
     )
     return row
@@ -78,7 +79,7 @@ def messages() -> List[Dict[str, Any]]:
         message(1020, 101, "rcs", "delivered", recipient=None, delivered_after=100),
         message(1021, 101, "rcs", "delivered", recipient="H", country="PL", sent_at=utc(2024, 5, 1, 23, 30),
                 delivered_after=3, price="0.2", currency="PLN"),
-        message(1022, 101, "rcs", "unknown", recipient="B", sent_at=None, price=None,
+        message(1022, 101, "rcs", "unknown", recipient="B", sent_at=None, price=None, currency=None,
                 created_at=utc(2024, 5, 1, 9, 59)),
         # 102
         message(1031, 102, "rcs", "delivered", recipient="r31", country="DE", sent_at=DE_AT, delivered_after=2,
@@ -101,7 +102,7 @@ def messages() -> List[Dict[str, Any]]:
         message(1082, 107, "rcs", "failed", recipient="1234", country="KZ", sent_at=utc(2024, 5, 4, 8),
                 price="2", currency="KZT", scheme="last_digits:4"),
         message(1083, 107, "rcs", "delivered", recipient=None, country="KZ", sent_at=utc(2024, 5, 4, 8),
-                delivered_after=9, price=None, scheme="drop"),
+                delivered_after=9, price=None, currency="KZT", scheme="drop"),
         message(1084, 107, "rcs", "unknown", recipient="5678", country="KZ", sent_at=utc(2024, 5, 4, 8),
                 price="2", currency="KZT", scheme="last_digits:4"),
     ]
