@@ -28,7 +28,8 @@ import dlt
 
 from bsg_campaigns.contract import tables
 
-from .analyst_data import Dataset, arrow, campaign, load, stats, utc
+from .analyst_data import Dataset, arrow, campaign, load, message_row, stats, utc
+from .analyst_data import message_read as read
 
 HASH = "hmac-sha256:0123456789abcdef"
 
@@ -37,27 +38,19 @@ def message(message_id: int, campaign_id: int, channel: str, status: str, *, rec
             country: str = "UA", sent_at: Optional[datetime] = utc(2024, 5, 1, 10),
             delivered_after: Optional[float] = None, price: Optional[str] = "0.5", currency: Optional[str] = "UAH",
             scheme: str = HASH, created_at: Optional[datetime] = None) -> Dict[str, Any]:
-    row: Dict[str, Any] = {name: None for name in tables.MESSAGES_SCHEMA.names}
-    row.update(
-        message_id=message_id, campaign_id=campaign_id, channel=channel, source="rest", status=status,
-        recipient=recipient, recipient_scheme=scheme, country=country, parts=1, sender="Acme",
+    return message_row(
+        message_id, campaign_id, channel, status, source="rest", recipient=recipient, recipient_scheme=scheme,
+        country=country, parts=1, sender="Acme",
         created_at=created_at or (sent_at - timedelta(seconds=1) if sent_at else utc(2024, 5, 1, 9)),
         sent_at=sent_at,
         delivered_at=None if delivered_after is None else sent_at + timedelta(seconds=delivered_after),
-        price=None if price is None else Decimal(price), currency=currency,
-        validity_hours=72, fetched_at=utc(2024, 5, 10, 12),
+        price=None if price is None else Decimal(price), currency=currency, validity_hours=72,
     )
-    return row
 
 
 def fallback(message_id: int, campaign_id: int, fallback_message_id: int) -> Dict[str, Any]:
     return {"message_id": message_id, "campaign_id": campaign_id, "channel": "sms",
             "fallback_message_id": fallback_message_id, "fallback_parts": 1}
-
-
-def read(campaign_id: int, messages: int, complete: bool = True) -> Dict[str, Any]:
-    return {"campaign_id": campaign_id, "read_at": utc(2024, 5, 10, 11), "messages": messages, "rejected": 0,
-            "pages": 1, "complete": complete, "matches_statistics": None}
 
 
 SMS_AT = utc(2024, 5, 1, 10, 5)
@@ -112,7 +105,7 @@ FALLBACKS = [fallback(1013, 101, 1016), fallback(1014, 101, 1017), fallback(1018
 READS = [read(101, 12), read(102, 2), read(103, 2), read(104, 1, complete=False), read(105, 1), read(106, 1)]
 
 
-def campaigns_and_statistics() -> Dataset:
+def message_dataset() -> Dataset:
     campaigns = [
         campaign(101, finished_at=utc(2024, 5, 1, 12), fetched_at=utc(2024, 5, 10, 12)),
         campaign(102, status="stopped", finished_at=utc(2024, 5, 3, 11), fetched_at=utc(2024, 5, 12)),
@@ -131,7 +124,8 @@ def campaigns_and_statistics() -> Dataset:
         + stats(105, "sms", {"delivered": 1, "undelivered": 1})
         + stats(106, "viber", {"not_viber_user": 1})
     )
-    return Dataset(campaigns, statistics, history=[], rejected=[])
+    return Dataset(campaigns, statistics, history=[], rejected=[], messages=messages(), message_fallbacks=FALLBACKS,
+                   message_reads=READS)
 
 
 def load_messages(pipeline: dlt.Pipeline, message_rows: List[Dict[str, Any]], fallback_rows: List[Dict[str, Any]],
@@ -150,5 +144,4 @@ def load_messages(pipeline: dlt.Pipeline, message_rows: List[Dict[str, Any]], fa
 
 
 def load_all(pipeline: dlt.Pipeline) -> None:
-    load(pipeline, campaigns_and_statistics())
-    load_messages(pipeline, messages(), FALLBACKS, READS)
+    load(pipeline, message_dataset())

@@ -24,21 +24,43 @@ from bsg_campaigns.contract.privacy import generate_key, recipient_policy
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
 from .analyst_data import duckdb_pipeline, query
+from .test_postgres import assert_same_rows
 from .message_data import HASH, load_all, load_messages, read
 
 D = Decimal
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def loaded(request, tmp_path_factory) -> dlt.Pipeline:
-    if request.param == "duckdb":
-        pipeline = duckdb_pipeline(tmp_path_factory.mktemp("messages"), "messages")
-    else:
-        # a session far from UTC: the UTC dates must not move
-        pipeline = request.getfixturevalue("postgres_factory")("messages", session_timezone="Asia/Tokyo")
+@pytest.fixture(scope="module")
+def messages_duckdb(tmp_path_factory) -> dlt.Pipeline:
+    pipeline = duckdb_pipeline(tmp_path_factory.mktemp("messages"), "messages")
     load_all(pipeline)
     models.build_models(pipeline)
     return pipeline
+
+
+@pytest.fixture(scope="module")
+def messages_postgres(postgres_factory) -> dlt.Pipeline:
+    # a session far from UTC: the UTC dates must not move
+    pipeline = postgres_factory("messages", session_timezone="Asia/Tokyo")
+    load_all(pipeline)
+    models.build_models(pipeline)
+    return pipeline
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def loaded(request) -> dlt.Pipeline:
+    return request.getfixturevalue(f"messages_{request.param}")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("view, order_by", [
+    ("stg_messages", "message_id"), ("message_daily_rates", "message_date, country, channel"),
+    ("delivery_times", "campaign_id, country, channel"), ("recipients_reached", "campaign_id, recipient_scheme"),
+    ("message_costs", "campaign_id, country, currency")])
+def test_message_views_match_duckdb_row_for_row(messages_duckdb, messages_postgres, view, order_by):
+    duck, pg = rows(messages_duckdb, view, order_by), rows(messages_postgres, view, order_by)
+    assert duck
+    assert_same_rows(duck, pg)
 
 
 def rows(pipeline: dlt.Pipeline, view: str, order_by: str) -> List[Dict[str, Any]]:
