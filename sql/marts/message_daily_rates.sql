@@ -20,16 +20,6 @@ with sums as (
     group by coalesce(sent_date, created_date), country, channel
 )
 select
-    message_date,
-    country,
-    channel,
-    messages,
-    delivered,
-    read,
-    failed,
-    pending,
-    unknown_messages,
-    other_messages,
-    fallback_messages,
+    sums.*,
     {{ rate_columns("coalesce(lower(channel) in (" ~ sql_strings(var('bsg_campaigns_read_receipt_channels')) ~ "), false)", ['delivery_rate', 'read_rate']) }}
 from sums

@@ -13,7 +13,6 @@ from typing import Any, Dict, List, Tuple
 
 import dlt
 import pytest
-import requests
 
 from bsg_campaigns.analyst import models
 from bsg_campaigns.analyst.models import CheckContext, run_checks
@@ -26,6 +25,7 @@ from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from .analyst_data import duckdb_pipeline, query
 from .test_postgres import assert_same_rows
 from .message_data import HASH, load_all, load_messages, read
+from test_simulator_messages import Api
 
 D = Decimal
 
@@ -224,14 +224,8 @@ def test_the_refresh_window_decides_when_a_campaign_is_settled(loaded):
 # ---------------------------------------------------------------------------------------------
 
 
-class SimulatorApi:
-    """A logged-in HTTP client of one simulator."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-        self.http = requests.Session()
-        token = self.http.post(f"{sim.base_url}/api/auth/login", json={"api_key": sim.api_key})
-        self.http.headers["Authorization"] = f"Bearer {token.json()['bearer']}"
+class SimulatorApi(Api):
+    """The simulator's answers, parsed by the contract."""
 
     def detail(self, campaign_id: int) -> CampaignRecord:
         response = self.http.get(f"{self.sim.base_url}/api/campaigns/{campaign_id}/detail")
