@@ -21,8 +21,9 @@ from conftest import Harness
 from test_cli import bsg
 
 DATASET = "bsg_campaigns"
-VIEWS = {"stg_campaigns", "stg_campaign_statistics", "stg_campaign_statistics_history", "campaign_rates",
-         "daily_rates", "statistics_growth"}
+VIEWS = {"stg_campaigns", "stg_campaign_statistics", "stg_campaign_statistics_history", "stg_messages",
+         "campaign_rates", "daily_rates", "statistics_growth", "message_daily_rates", "delivery_times",
+         "recipients_reached", "message_costs"}
 
 
 def sms_campaign(campaign_id: int, delivered: int, total_messages: int = 10, finished_at="2026-10-31 10:05:00",

@@ -19,6 +19,8 @@ import pytest
 import yaml
 
 from conftest import Harness
+from .analyst_data import ensure_message_tables
+from bsg_campaigns.analyst.models import build_models
 from bsg_campaigns import settings
 from bsg_campaigns.analyst import docs, sqlcompile
 from bsg_campaigns.analyst.exceptions import ColumnDocsError
@@ -50,6 +52,9 @@ DLT_HINTS = {
     tables.CAMPAIGN_STATISTICS: tables.STATISTICS_COLUMNS,
     tables.CAMPAIGN_STATISTICS_HISTORY: tables.HISTORY_COLUMNS,
     tables.REJECTED_RECORDS: tables.REJECTED_COLUMNS,
+    tables.MESSAGES: tables.MESSAGES_COLUMNS,
+    tables.MESSAGE_FALLBACKS: tables.MESSAGE_FALLBACKS_COLUMNS,
+    tables.MESSAGE_READS: tables.MESSAGE_READS_COLUMNS,
 }
 
 Warehouse = Dict[str, List[Tuple[str, str]]]
@@ -62,6 +67,8 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     try:
         harness = Harness(tmp_path_factory.mktemp("column_docs"), simulator)
         harness.run(build_models=True)
+        if ensure_message_tables(harness.pipeline):  # a no-op once every run loads them
+            build_models(harness.pipeline)
         rows = harness.query(
             "select table_name, column_name, data_type from information_schema.columns"
             f" where table_schema = '{harness.pipeline.dataset_name}' order by table_name, ordinal_position"

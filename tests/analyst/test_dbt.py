@@ -29,9 +29,10 @@ import yaml
 from bsg_campaigns import settings
 from bsg_campaigns.analyst import models, sqlcompile
 from bsg_campaigns.analyst.models import run_checks
+from bsg_campaigns.app.library import build_models_and_checks, exclusive_run
 from bsg_campaigns.app.runner import make_pipeline
 
-from .analyst_data import clean_dataset, load
+from .analyst_data import clean_dataset, ensure_message_tables, load
 from conftest import Harness
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("dbt.adapters.duckdb") is None,
@@ -111,6 +112,10 @@ def loaded(tmp_path_factory) -> Path:
         simulator.stop()
     assert report.models == [Path(p).stem for p in sqlcompile.MODELS]
     assert report.checks["ok"] and not report.checks["warnings"], report.checks["text"]
+    with exclusive_run(harness.pipeline):  # published like a run's loads (a no-op once runs load them)
+        added = ensure_message_tables(harness.pipeline)
+    if added:
+        assert build_models_and_checks(harness.pipeline).checks.ok
     return harness.db_path
 
 
@@ -188,6 +193,7 @@ def test_dbt_defaults_equal_the_connectors():
     """What dbt's stand-ins read (checks/done_but_pending under dbt) is what a run uses by default."""
     project = yaml.safe_load((sqlcompile.SQL_DIR / settings.DBT_PROJECT_FILE).read_text())
     assert project["vars"]["bsg_campaigns_refresh_window_hours"] == settings.DEFAULT_REFRESH_WINDOW_HOURS
+    assert tuple(project["vars"]["bsg_campaigns_final_statuses"]) == settings.FINAL_STATUSES
     assert project["vars"]["bsg_campaigns_schema"] == settings.DATASET_NAME
     assert project["name"] == project["profile"] == "bsg_campaigns"
     assert project["model-paths"] == ["staging", "marts"] and project["test-paths"] == ["checks"]
