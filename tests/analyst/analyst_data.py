@@ -238,21 +238,6 @@ def load(pipeline: dlt.Pipeline, data: Dataset) -> None:
     assert not info.has_failed_jobs
 
 
-def ensure_message_tables(pipeline: dlt.Pipeline) -> List[str]:
-    """Loads the message tables a connector run left out, empty, and returns their names. Every run
-    creates them once the issue-12 wiring is in (then this loads nothing); until then the tests
-    of the loaded tables (dbt sources, column docs) need them as a run will leave them."""
-    from bsg_campaigns.analyst.viewcache import client_dialect, client_table_path, missing_source_tables
-
-    with pipeline.sql_client() as client:
-        missing = set(missing_source_tables(client, client_dialect(client), client_table_path(client)))
-    resources = [dlt.resource(schema.empty_table(), name=name, columns=columns, write_disposition="append")
-                 for name, schema, columns in MESSAGE_TABLES if name in missing]
-    if resources:
-        assert not pipeline.run(resources).has_failed_jobs
-    return [r.name for r in resources]
-
-
 def duckdb_pipeline(directory: Path, name: str, dataset_name: str = settings.DATASET_NAME) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=f"analyst_{name}",

@@ -19,8 +19,7 @@ import pytest
 import yaml
 
 from conftest import Harness
-from .analyst_data import ensure_message_tables
-from bsg_campaigns.analyst.models import build_models
+from bsg_campaigns.contract.privacy import generate_key
 from bsg_campaigns import settings
 from bsg_campaigns.analyst import docs, sqlcompile
 from bsg_campaigns.analyst.exceptions import ColumnDocsError
@@ -66,9 +65,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     simulator = Simulator(SimulatorConfig(seed=11, campaigns=40)).start()
     try:
         harness = Harness(tmp_path_factory.mktemp("column_docs"), simulator)
-        harness.run(build_models=True)
-        if ensure_message_tables(harness.pipeline):  # a no-op once every run loads them
-            build_models(harness.pipeline)
+        harness.run(build_models=True, messages=True, recipient_hash_key=generate_key())
         rows = harness.query(
             "select table_name, column_name, data_type from information_schema.columns"
             f" where table_schema = '{harness.pipeline.dataset_name}' order by table_name, ordinal_position"
