@@ -18,9 +18,9 @@ from conftest import Harness
 from test_warehouses import PG_SKIP, PostgresHarness, normalized
 
 MESSAGE_TABLES = {
-    "messages": "message_id",
+    "messages": "message_id, fetched_at",
     "message_fallbacks": "message_id, fallback_message_id",
-    "message_reads": "campaign_id",
+    "message_reads": "campaign_id, read_at",
     "rejected_records": "campaign_id, fetched_at, reason",
 }
 # seed 6, 8 campaigns, 12 new a day: at +4 h 2,208 messages; 6 h later 5,634, and 151 of the
