@@ -45,7 +45,7 @@ SENDING_AT_HOURS = 7.9
 MESSAGE_TABLE_KEYS = {"messages": "message_id", "message_fallbacks": "message_id, fallback_message_id",
                       "message_reads": "campaign_id"}
 CLI_ENV = {"SOURCES__BSG__CONCURRENCY": "4", "SOURCES__BSG__MESSAGES": "true",
-           "SOURCES__BSG__MESSAGE_PAGE_SIZE": "100", "SOURCES__BSG__RECIPIENT_HASH_KEY": KEY}
+           "SOURCES__BSG__MESSAGE_PAGE_SIZE": "200", "SOURCES__BSG__RECIPIENT_HASH_KEY": KEY}
 
 
 def new_sim(messages: int, **knobs: Any) -> Simulator:
@@ -140,7 +140,7 @@ def crash_plan(trial: int) -> Tuple[str, float]:
 def test_sigkill_while_reading_messages_then_rerun(trial, tmp_path, record):
     which, fraction = crash_plan(trial)
     paths = CliPaths(tmp_path)
-    pages = -(-MESSAGE_CRASH_MESSAGES // 100)
+    pages = -(-MESSAGE_CRASH_MESSAGES // int(CLI_ENV["SOURCES__BSG__MESSAGE_PAGE_SIZE"]))
     with new_sim(MESSAGE_CRASH_MESSAGES, latency_ms=4.0) as sim:
         if which == "later run":  # the campaign is loaded and open: the killed run re-reads it
             assert run_cli(["run", "--no-models"], sim, paths, **CLI_ENV).returncode == 0
@@ -179,8 +179,8 @@ FAST = {"retry_backoff_seconds": 0.01, "max_retry_after_seconds": 0.2, "request_
         "message_page_size": 50}
 FAULT_GROUPS = {
     "5xx and connection resets": (0.25, ("500", "502", "503", "504", "reset")),
-    "429 with Retry-After (seconds and HTTP-date)": (0.25, ("429_retry_after_seconds", "429_retry_after_date")),
-    "429 without Retry-After": (0.25, ("429",)),
+    "429 with Retry-After (seconds, HTTP-date) and without": (
+        0.25, ("429_retry_after_seconds", "429_retry_after_date", "429")),
     "timeouts": (0.05, ("timeout",)),
     "200 with a truncated, non-JSON or HTML body": (0.25, ("truncated", "non_json", "html_200")),
     "10 % of every kind at once": (0.10, ALL_FAULT_KINDS),
@@ -206,7 +206,7 @@ def test_message_pages_under_transient_faults_are_exact(group, tmp_path, record)
            outcome="messages, fallbacks and reads equal the simulator's" if ok else f"differs: {diff}",
            messages=len(expected["messages"]), message_requests=stats["messages"], faults_injected=stats["faults"],
            retries=report.http["retries"], seconds=round(seconds, 1))
-    assert stats["faults"] > 0 and stats["messages"] > 100, stats
+    assert stats["faults"] > 0 and stats["messages"] >= len(expected["messages"]) // FAST["message_page_size"], stats
     assert report.http["retries"] == stats["faults"], "a fault was accepted without a retry (or retried twice)"
     assert report.failed == 0 and report.rejected == 0
     assert diff == {"lost": 0, "extra": 0, "wrong": 0, "links": True, "reads": True}, diff
