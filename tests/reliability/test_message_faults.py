@@ -19,7 +19,7 @@ import time
 from datetime import timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import duckdb
 import pytest
