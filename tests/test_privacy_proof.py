@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, List, Set
 
 import pytest
 
-from bsg_campaigns.contract.privacy import generate_key
+from bsg_campaigns.contract.privacy import generate_key, hash_recipient, parse_key
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
 from reliability.util import CliPaths, run_cli
@@ -163,13 +163,19 @@ def in_process_places(harness: Harness, logs: List[str]) -> Dict[str, Any]:
 
 def _run_in_process(tmp_path: Path, sim: Simulator, mode: str, store_text: bool, logs: List[str]):
     harness = Harness(tmp_path, sim, "privacy")
-    report = harness.run(messages=True, recipient_mode=mode, recipient_hash_key=generate_key(),
-                         store_message_text=store_text, message_page_size=200)
+    key = generate_key()
+    harness.run(messages=True, recipient_mode=mode, recipient_hash_key=key, store_message_text=store_text,
+                message_page_size=200)
     assert len(logs) > 100  # DEBUG was on
-    return harness, report
+    return harness, key
 
 
-def _loaded_as_expected(harness: Harness, sim: Simulator, mode: str, store_text: bool) -> None:
+# One reason per corruption the simulator serves (simulator/messages.py MESSAGE_CORRUPTIONS).
+CORRUPTION_REASONS = ("amount.value is not a plain decimal number", "country is not an ISO 3166-1",
+                      "phone is not a phone number", "id ")
+
+
+def _loaded_as_expected(harness: Harness, sim: Simulator, mode: str, store_text: bool, key: str) -> None:
     """The run read what the search is about: every message, loaded or rejected, with its text
     kept or not (values, so a run that loaded nothing cannot pass)."""
     expected = {msg["id"]: msg for cid in listed(sim) for msg in sim.expected_messages(cid)}
@@ -177,6 +183,9 @@ def _loaded_as_expected(harness: Harness, sim: Simulator, mode: str, store_text:
     rejected = harness.query("select count(*) from rejected_records where reason like 'message %' "
                              "or reason like 'data[%'")[0][0]
     assert rejected > 50 and len(rows) + rejected == len(expected)
+    reasons = [r[0] for r in harness.query("select reason from rejected_records")]
+    for reason in CORRUPTION_REASONS:  # every corruption was served and rejected
+        assert any(reason in text for text in reasons), (reason, reasons[:5])
     for message_id, recipient, text, status in rows:
         msg = expected[message_id]
         digits = str(msg["phone"])
@@ -187,7 +196,7 @@ def _loaded_as_expected(harness: Harness, sim: Simulator, mode: str, store_text:
         elif mode == "drop":
             assert recipient is None
         elif mode == "hash":
-            assert recipient is not None and len(recipient) == 64
+            assert recipient == hash_recipient(parse_key(key), digits)
         else:
             assert recipient == digits
 
@@ -196,19 +205,47 @@ def _loaded_as_expected(harness: Harness, sim: Simulator, mode: str, store_text:
 @pytest.mark.parametrize("mode", MODES)
 def test_no_phone_number_anywhere_unless_raw(mode, store_text, tmp_path, sim, debug_logs, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may write the checkout's .dlt/
-    harness, _ = _run_in_process(tmp_path, sim, mode, store_text, debug_logs)
-    _loaded_as_expected(harness, sim, mode, store_text)
+    harness, key = _run_in_process(tmp_path, sim, mode, store_text, debug_logs)
+    _loaded_as_expected(harness, sim, mode, store_text, key)
     places = in_process_places(harness, debug_logs)
     assert any("/normalized/" in p or "/loaded/" in p for p in places), sorted(places)[:20]
     assert found(recipients(sim), places) == {}
+
+
+@pytest.mark.parametrize("mode", ["hash", "raw"])
+def test_extracted_and_normalized_packages(mode, tmp_path, sim, monkeypatch):
+    """A run leaves only loaded packages; here each stage is stopped at: the extracted package
+    (dlt's item files), then the normalized one, then loaded, searched at every step."""
+    from bsg_campaigns import bsg_source
+
+    monkeypatch.chdir(tmp_path)
+    harness = Harness(tmp_path, sim, "stages")
+    pipeline = harness.pipeline
+    source = bsg_source(**harness.source_args(messages=True, recipient_mode=mode, recipient_hash_key=generate_key(),
+                                              store_message_text=True, message_page_size=200))
+    needles = recipients(sim)
+    seen = {}
+    for stage, step in (("extracted", lambda: pipeline.extract(source)), ("normalized", pipeline.normalize),
+                        ("loaded", pipeline.load)):
+        step()
+        files = file_texts(Path(pipeline.working_dir))
+        # the messages' own file of this stage (parquet: searched by value) is among those searched
+        folder = {"extracted": "normalize/extracted/", "normalized": "load/normalized/", "loaded": "load/loaded/"}[stage]
+        assert any(name.startswith(folder) and "/messages." in name and name.endswith(".parquet")
+                   for name in files), sorted(files)
+        seen[stage] = found(needles, files)
+    if mode == "raw":
+        assert all(seen[stage] for stage in seen), seen  # the numbers are in every stage's files
+    else:
+        assert seen == {"extracted": {}, "normalized": {}, "loaded": {}}
 
 
 @pytest.mark.parametrize("store_text", [False, True], ids=["no-text", "text"])
 def test_the_same_search_finds_raw_numbers(store_text, tmp_path, sim, debug_logs, monkeypatch):
     """The proof can fail: with `raw` the numbers are in the tables and the load packages."""
     monkeypatch.chdir(tmp_path)
-    harness, _ = _run_in_process(tmp_path, sim, "raw", store_text, debug_logs)
-    _loaded_as_expected(harness, sim, "raw", store_text)
+    harness, key = _run_in_process(tmp_path, sim, "raw", store_text, debug_logs)
+    _loaded_as_expected(harness, sim, "raw", store_text, key)
     needles = recipients(sim)
     hits = found(needles, in_process_places(harness, debug_logs))
     assert hits["table messages"] > 0.9 * len(needles)
