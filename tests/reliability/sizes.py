@@ -24,3 +24,4 @@ COMMIT_KILL_TABLES = (["campaigns", "campaign_statistics", "campaign_statistics_
 MESSAGE_CRASH_TRIALS = size(2, 6)
 MESSAGE_CRASH_MESSAGES = size(10_000, 20_000)
 MESSAGE_FAULT_MESSAGES = size(2_000, 20_000)
+MESSAGE_COMMIT_KILL_TABLES = (["messages", "message_fallbacks", "message_reads"] if FULL else ["messages"])
