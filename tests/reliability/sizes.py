@@ -22,6 +22,6 @@ COMMIT_KILL_TABLES = (["campaigns", "campaign_statistics", "campaign_statistics_
 # The message path (test_message_faults.py): SIGKILL trials while one sending campaign's messages
 # are read (alternating a first and a later run), its size there, and its size under faults.
 MESSAGE_CRASH_TRIALS = size(2, 6)
-MESSAGE_CRASH_MESSAGES = size(10_000, 20_000)
+MESSAGE_CRASH_MESSAGES = size(5_000, 20_000)
 MESSAGE_FAULT_MESSAGES = size(2_000, 20_000)
 MESSAGE_COMMIT_KILL_TABLES = (["messages", "message_fallbacks", "message_reads"] if FULL else ["messages"])
