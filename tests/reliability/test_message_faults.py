@@ -118,6 +118,20 @@ def differences(expected: Tables, actual: Tables) -> Dict[str, Any]:
             "reads": expected["message_reads"] == actual["message_reads"]}
 
 
+EXACT = {"lost": 0, "extra": 0, "wrong": 0, "links": True, "reads": True}
+
+
+def _rerun_an_hour_later(sim: Simulator, paths: CliPaths) -> Tuple[subprocess.CompletedProcess, Tables,
+                                                                    Dict[str, Any], Dict[str, int]]:
+    """The scheduled re-run an hour after the kill: (its process, the truth then, the differences
+    from it, duplicates per table)."""
+    sim.advance(hours=1)
+    rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
+    expected = truth(sim)
+    actual, dups = loaded(paths.db) if rerun.returncode == 0 else ({}, {})
+    return rerun, expected, differences(expected, actual) if actual else {"lost": None}, dups
+
+
 def _kill_after_pages(proc: subprocess.Popen, sim: Simulator, pages: int) -> Tuple[bool, int]:
     """SIGKILL once the simulator has served `pages` message pages (polled every ~2 ms)."""
     while proc.poll() is None:
@@ -153,14 +167,9 @@ def test_sigkill_while_reading_messages_then_rerun(trial, tmp_path, record):
         proc = start_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
         killed, served = _kill_after_pages(proc, sim, max(1, int(fraction * pages)))
         rows_after_kill = message_rows(paths.db)
-        sim.advance(hours=1)
-        rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
-        expected = truth(sim)
-        actual, dups = loaded(paths.db) if rerun.returncode == 0 else ({}, {})
-    diff = differences(expected, actual) if actual else {"lost": None}
+        rerun, expected, diff, dups = _rerun_an_hour_later(sim, paths)
     duplicates = sum(dups.values()) if dups else None
-    ok = (killed and rerun.returncode == 0 and diff.get("lost") == 0 and diff.get("extra") == 0
-          and diff.get("wrong") == 0 and diff.get("links") is True and diff.get("reads") is True and duplicates == 0)
+    ok = killed and rerun.returncode == 0 and diff == EXACT and duplicates == 0
     record(CRASH_SECTION, f"SIGKILL while reading message pages ({which}), then re-run", ok=ok,
            lost=diff.get("lost"), duplicates=duplicates,
            outcome="re-run: messages, fallbacks and reads equal the simulator's" if ok else f"differs: {diff}",
@@ -170,7 +179,7 @@ def test_sigkill_while_reading_messages_then_rerun(trial, tmp_path, record):
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     # the killed run committed nothing of its read: the rows are those of the run before (if any)
     assert rows_after_kill == rows_before
-    assert diff == {"lost": 0, "extra": 0, "wrong": 0, "links": True, "reads": True}, diff
+    assert diff == EXACT, diff
     assert dups == {name: 0 for name in MESSAGE_TABLE_KEYS}
     assert len(expected["message_fallbacks"]) > 0 and len(expected["messages"]) > MESSAGE_CRASH_MESSAGES
 
@@ -189,14 +198,9 @@ def test_sigkill_right_after_a_message_job_committed(table, tmp_path, record):
         killed = subprocess.run([sys.executable, str(script), "run", "--no-models"], cwd=paths.root,
                                 env=cli_env(sim, paths, KILL_AFTER_TABLE=table, **CLI_ENV),
                                 capture_output=True, text=True, timeout=180)
-        sim.advance(hours=1)
-        rerun = run_cli(["run", "--no-models"], sim, paths, **CLI_ENV)
-        expected = truth(sim)
-        actual, dups = loaded(paths.db) if rerun.returncode == 0 else ({}, {})
-    diff = differences(expected, actual) if actual else {"lost": None}
+        rerun, expected, diff, dups = _rerun_an_hour_later(sim, paths)
     duplicates = sum(dups.values()) if dups else None
-    ok = (killed.returncode == -signal.SIGKILL and rerun.returncode == 0 and duplicates == 0
-          and diff == {"lost": 0, "extra": 0, "wrong": 0, "links": True, "reads": True})
+    ok = killed.returncode == -signal.SIGKILL and rerun.returncode == 0 and duplicates == 0 and diff == EXACT
     record(CRASH_SECTION, "SIGKILL right after a message table's load job committed, before dlt marked it done",
            ok=ok, lost=diff.get("lost"), duplicates=duplicates,
            outcome="re-run: equal to the simulator's, nothing merged twice" if ok else f"differs: {diff}",
@@ -204,7 +208,7 @@ def test_sigkill_right_after_a_message_job_committed(table, tmp_path, record):
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "interrupted run" in rerun.stderr
-    assert diff == {"lost": 0, "extra": 0, "wrong": 0, "links": True, "reads": True}, diff
+    assert diff == EXACT, diff
     assert dups == {name: 0 for name in MESSAGE_TABLE_KEYS}
 
 
@@ -236,7 +240,7 @@ def test_message_pages_under_transient_faults_are_exact(group, tmp_path, record)
         expected = truth(sim)
         actual, dups = loaded(harness.db_path)
     diff = differences(expected, actual)
-    ok = (diff == {"lost": 0, "extra": 0, "wrong": 0, "links": True, "reads": True} and sum(dups.values()) == 0
+    ok = (diff == EXACT and sum(dups.values()) == 0
           and stats["faults"] > 0 and report.http["retries"] == stats["faults"])
     record(FAULT_SECTION, f"message pages: {group} ({rate:.0%} of requests)", ok=ok, lost=diff["lost"],
            duplicates=sum(dups.values()),
@@ -246,5 +250,5 @@ def test_message_pages_under_transient_faults_are_exact(group, tmp_path, record)
     assert stats["faults"] > 0 and stats["messages"] >= len(expected["messages"]) // FAST["message_page_size"], stats
     assert report.http["retries"] == stats["faults"], "a fault was accepted without a retry (or retried twice)"
     assert report.failed == 0 and report.rejected == 0
-    assert diff == {"lost": 0, "extra": 0, "wrong": 0, "links": True, "reads": True}, diff
+    assert diff == EXACT, diff
     assert dups == {name: 0 for name in MESSAGE_TABLE_KEYS}
