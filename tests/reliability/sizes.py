@@ -19,3 +19,9 @@ HYPOTHESIS_EXAMPLES = size(150, 1500)
 # The tables whose load job is killed right after it committed (every one in a full run).
 COMMIT_KILL_TABLES = (["campaigns", "campaign_statistics", "campaign_statistics_history", "rejected_records"] if FULL
                       else ["campaign_statistics", "campaign_statistics_history"])
+# The message path (test_message_faults.py): SIGKILL trials while one sending campaign's messages
+# are read (alternating a first and a later run), its size there, and its size under faults.
+MESSAGE_CRASH_TRIALS = size(2, 6)
+MESSAGE_CRASH_MESSAGES = size(5_000, 20_000)
+MESSAGE_FAULT_MESSAGES = size(2_000, 20_000)
+MESSAGE_COMMIT_KILL_TABLES = (["messages", "message_fallbacks", "message_reads"] if FULL else ["messages"])

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 from . import responses as r
 from .config import Knobs
 from .listing import Invalid, parse_query, run_query
-from .messages import parse_messages_query, run_messages_query
+from .messages import corrupt_messages, parse_messages_query, run_messages_query
 from .render import served_detail
 from .responses import Response
 from .traffic import fault_response
@@ -168,6 +168,7 @@ class Api:
                 removed = set(sim.removed)
             page = run_messages_query(sim.catalogue, mq, now, served, knobs.zone,
                                       sim.config.currency, removed)
+            corrupt_messages(sim.catalogue.seed, page["data"], knobs.message_corrupt_rate)
         except Invalid as exc:
             return r.invalid(exc.errors)
         if not knobs.page_total:  # as the list can: paging must go on until an empty page

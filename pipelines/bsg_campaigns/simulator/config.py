@@ -67,6 +67,8 @@ class KnobSettings:
     server_timezone: str = "UTC"
     variants: VariantsSpec = "real"
     corrupt_rate: float = 0.0
+    # share of messages served malformed (persistent per message id): each becomes a rejection
+    message_corrupt_rate: float = 0.0
     extra_fields: bool = False
     client_errors: Mapping[int, int] = field(default_factory=dict)  # detail id -> 4xx status
 
@@ -157,14 +159,14 @@ def make_knobs(base: Knobs, changes: Mapping[str, Any]) -> Knobs:
     values.update(changes)
     try:
         for name in ("latency_ms", "fault_rate", "auth_fault_rate", "timeout_sleep_s",
-                     "rate_limit", "token_lifetime_s", "corrupt_rate"):
+                     "rate_limit", "token_lifetime_s", "corrupt_rate", "message_corrupt_rate"):
             values[name] = float(values[name])
             if values[name] < 0:
                 raise ValueError(f"{name} must be >= 0")
         values["max_page_size"] = int(values["max_page_size"])
     except (TypeError, ValueError) as exc:
         raise ValueError(str(exc)) from exc
-    for name in ("fault_rate", "auth_fault_rate", "corrupt_rate"):
+    for name in ("fault_rate", "auth_fault_rate", "corrupt_rate", "message_corrupt_rate"):
         if values[name] > 1:
             raise ValueError(f"{name} must be within 0..1")
     for name in ("outage", "rate_limit_retry_after", "extra_fields", "page_total", "page_offset"):

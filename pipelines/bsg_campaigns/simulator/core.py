@@ -153,7 +153,8 @@ class Simulator:
 
     def expected_messages(self, campaign_id: int) -> List[Dict[str, Any]]:
         """Every message of a campaign as GET /api/messages?filter[campaign_id]= serves it now,
-        in id order (builds the list: for campaigns of a test's size)."""
+        in id order (builds the list: for campaigns of a test's size), without the corruption
+        of the message_corrupt_rate knob."""
         cm = self.campaign_messages(campaign_id)
         return [cm.message(pos) for pos in range(len(cm))]
 

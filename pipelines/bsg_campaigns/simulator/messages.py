@@ -542,6 +542,33 @@ def _page(data: List[Dict[str, Any]], total: int, mq: MessageQuery, limit: int) 
     return {"data": data, "meta": {"page": {"total": total, "limit": limit, "offset": mq.offset}}}
 
 
+# How a message is served malformed (message_corrupt_rate): each makes the connector reject it,
+# and two put the phone number where a parser would echo it (the reason, another field).
+MESSAGE_CORRUPTIONS = ("price_abc", "country_is_phone", "phone_leading_zero", "id_text")
+
+
+def message_corruption_of(seed: int, msg_id: int, rate: float) -> Optional[str]:
+    """Persistent per message id: the same messages stay broken, the set grows with rate."""
+    if rate <= 0 or mix(seed, msg_id, 97) / 18446744073709551616.0 >= rate:
+        return None
+    return MESSAGE_CORRUPTIONS[mix(seed, msg_id, 96) % len(MESSAGE_CORRUPTIONS)]
+
+
+def corrupt_messages(seed: int, data: List[Dict[str, Any]], rate: float) -> None:
+    """Break the served messages message_corruption_of picks, in place (expected_messages keeps
+    the canonical ones)."""
+    for msg in data:
+        kind = message_corruption_of(seed, msg["id"], rate)
+        if kind == "price_abc":
+            msg["amount"] = {"value": "abc", "currency": msg["amount"]["currency"]}
+        elif kind == "country_is_phone":
+            msg["country"] = str(msg["phone"])
+        elif kind == "phone_leading_zero":
+            msg["phone"] = f"0{msg['phone']}"
+        elif kind == "id_text":
+            msg["id"] = f"id-{msg['id']}-{msg['phone']}"
+
+
 def campaign_messages(cat: Catalogue, cid: int, now: float, zone: Any, currency: str) -> CampaignMessages:
     """A visible campaign's messages (KeyError when it does not exist yet)."""
     idx = _visible(cat, cid, now)
