@@ -19,7 +19,7 @@ from bsg_campaigns.settings import SECRET_SETTINGS
 from bsg_campaigns.config import RUN_MODE_ARGUMENTS, SETTING_NAMES, SourceSettings, resolve_settings
 from bsg_campaigns.exceptions import ConfigError
 from bsg_campaigns.app.runner import _translate
-from bsg_campaigns.config import source_refresh_hours
+from bsg_campaigns.config import check_settings
 from bsg_campaigns.exceptions import RunFailed, UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def test_values_resolve_from_the_source_table_and_dlt_tables_are_not_unknown(mon
     settings = resolve_settings()
     assert (settings.page_size, settings.refresh_window_hours) == (100, 24.0)
     assert resolve_settings("bsg_campaigns").page_size == 200  # pipeline-scoped wins, as in dlt
-    assert source_refresh_hours({}) == 24.0
+    assert check_settings({})[0] == 24.0
 
 
 @pytest.mark.parametrize("variable", ["SOURCES__BSG__BACKFILL_START", "SOURCES__BSG__CAMPAIGN_IDS",
@@ -117,7 +117,7 @@ def test_unknown_setting_names_the_closest(monkeypatch):
     with pytest.raises(ConfigError, match="did you mean SOURCES__BSG__REFRESH_WINDOW_HOURS"):
         resolve_settings()
     with pytest.raises(UserError, match="SOURCES__BSG__REFRESH_WINDOW_HOUR"):
-        source_refresh_hours({})  # the models command reads the window through the same spec
+        check_settings({})  # the models command reads the window through the same spec
 
 
 def test_translator_answers_nested_credential_traces():

@@ -15,7 +15,7 @@ import textwrap
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import dlt
 import pytest
@@ -76,13 +76,13 @@ def simulator():
         yield sim
 
 
-def run_user_script(folder: Path, sim: Simulator, *args: str) -> Dict[str, Any]:
+def run_user_script(folder: Path, sim: Simulator, *args: str, env_extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "load_bsg.py").write_text(textwrap.dedent(USER_SCRIPT))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__", "DLT_"))}
     env.update({"SOURCES__BSG__BASE_URL": sim.base_url, "SOURCES__BSG__API_KEY": sim.api_key,
                 "DESTINATION__POSTGRES__CREDENTIALS": PG_URL, "DLT_DATA_DIR": str(folder / "dlt_data"),
-                "RUNTIME__DLTHUB_TELEMETRY": "false"})
+                "RUNTIME__DLTHUB_TELEMETRY": "false", **(env_extra or {})})
     done = subprocess.run([sys.executable, "load_bsg.py", *args], cwd=folder, env=env, capture_output=True,
                           text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -138,6 +138,37 @@ def test_user_pipeline_on_duckdb_loads_what_the_runner_loads(tmp_path, simulator
         embedded = snapshot(lambda sql: [tuple(r) for r in user_db.execute(sql).fetchall()])
     assert embedded == snapshot(runner.query)
     assert ("",) in runner.query("select distinct sender from campaigns")
+
+
+# The message tables as loaded, less the moment of reading (the two runs read at different times).
+MESSAGE_QUERIES = {
+    "messages": "select * exclude (fetched_at) from messages order by message_id",
+    "message_fallbacks": "select * from message_fallbacks order by message_id, fallback_message_id",
+    "message_reads": "select * exclude (read_at) from message_reads order by campaign_id",
+}
+
+
+def test_user_pipeline_reads_messages_with_the_key_it_generated(tmp_path, simulator):
+    """messages = true in the user's own pipeline: the key is generated into the user's
+    ./.dlt/secrets.toml on first use, no dlt warning is printed, and the message tables equal
+    what the runner loads with that key."""
+    import tomllib
+
+    import duckdb
+
+    out = run_user_script(tmp_path / "user", simulator, "duckdb", env_extra={"SOURCES__BSG__MESSAGES": "true"})
+    assert_user_run_ok(out)
+    secrets = tomllib.loads((tmp_path / "user" / ".dlt" / "secrets.toml").read_text())
+    key = secrets["sources"]["bsg"]["recipient_hash_key"]
+    runner = Harness(tmp_path / "cli", simulator, "cli")
+    with dlt_warnings() as warned:
+        run(runner.pipeline, **runner.source_args(messages=True, recipient_hash_key=key))
+    assert warned == []
+    with duckdb.connect(str(tmp_path / "user" / f"{PIPELINE_NAME}.duckdb"), read_only=True) as user_db:
+        user_db.execute(f"use {PIPELINE_NAME}.{DATASET_NAME}")
+        embedded = {name: [tuple(r) for r in user_db.execute(sql).fetchall()] for name, sql in MESSAGE_QUERIES.items()}
+    expected = {name: runner.query(sql) for name, sql in MESSAGE_QUERIES.items()}
+    assert embedded == expected and all(expected.values())
 
 
 @pytest.mark.skipif(bool(PG_SKIP), reason=PG_SKIP or "postgres available")

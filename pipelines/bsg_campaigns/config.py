@@ -519,8 +519,8 @@ def as_keyword_arguments(spec: Type[BaseConfiguration]) -> Callable[[TFunction],
     return decorate
 
 
-def source_refresh_hours(source_args: Dict[str, Any]) -> float:
-    """`refresh_window_hours` as the source resolves and validates it (for models and checks);
-    `source_args` may hold any `bsg_source` arguments. Raises ConfigError (a UserError)."""
-    settings = {k: v for k, v in source_args.items() if k in SETTING_NAMES}
-    return resolve_settings(**settings).refresh_window_hours
+def check_settings(source_args: Dict[str, Any]) -> Tuple[float, Tuple[str, ...]]:
+    """`refresh_window_hours` and `final_statuses` as the source resolves and validates them (for
+    the checks); `source_args` may hold any `bsg_source` arguments. Raises ConfigError (a UserError)."""
+    settings = resolve_settings(**{k: v for k, v in source_args.items() if k in SETTING_NAMES})
+    return settings.refresh_window_hours, tuple(settings.final_statuses or defaults.FINAL_STATUSES)

@@ -15,6 +15,18 @@
     {%- endif -%}
 {%- endmacro %}
 
+{% macro final_statuses_relation() -%}
+    {#- The campaign statuses after which a campaign sends nothing more: the connector's
+        final_statuses setting in a run, the var bsg_campaigns_final_statuses in dbt. -#}
+    {%- if var('bsg_campaigns_run_relations', false) -%}
+    final_campaign_statuses
+    {%- else -%}
+    ({% for status in var('bsg_campaigns_final_statuses') -%}
+        select cast('{{ status }}' as text) as status{{ ' union all ' if not loop.last }}
+    {%- endfor %})
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro known_statuses_relation() -%}
     {%- if var('bsg_campaigns_run_relations', false) -%}
     known_message_statuses

@@ -54,7 +54,7 @@ settled_campaigns as (
     select distinct sc.campaign_id
     from {{ ref('stg_campaigns') }} as sc
     cross join {{ check_context_relation() }} as x
-    where sc.status in ({{ sql_strings(var('bsg_campaigns_final_statuses')) }})
+    where sc.status in (select f.status from {{ final_statuses_relation() }} as f)
         and sc.finished_at is not null
         and extract(epoch from sc.fetched_at) - extract(epoch from sc.finished_at)
             > x.refresh_window_hours * 3600

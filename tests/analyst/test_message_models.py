@@ -219,6 +219,16 @@ def test_the_refresh_window_decides_when_a_campaign_is_settled(loaded):
         (103, False, "clicked", 1, 0), (103, False, "delivered", 0, 1), (103, False, "sent", 1, 0)]
 
 
+def test_the_final_statuses_setting_decides_when_a_campaign_is_settled(loaded):
+    # final_statuses = ["done"]: 102 (stopped) is still open, so its disagreement is a warning
+    report = run_checks(loaded, CheckContext(final_statuses=("done",)))
+    assert mismatches(report, "messages_match_statistics") == []
+    opened = report.result("messages_match_statistics_open")
+    assert opened.offending_rows == 4 + 2  # 103's and 105's, and now 102's two
+    assert {"campaign_id": 102, "is_fallback": False, "status": "delivered", "messages_counted": 1,
+            "statistics_count": 2} in opened.sample
+
+
 # ---------------------------------------------------------------------------------------------
 # the simulator's messages through the contract
 # ---------------------------------------------------------------------------------------------

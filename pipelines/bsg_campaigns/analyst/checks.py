@@ -164,7 +164,8 @@ def check_statements(
     `cache`, sqlglot only runs for files whose inputs changed (see viewcache.compile_key)."""
     context.validate()
     relations: Optional[Dict[str, exp.Query]] = None
-    values = (context.refresh_window_hours, context.campaigns_listed, context.campaigns_loaded)
+    values = (context.refresh_window_hours, context.campaigns_listed, context.campaigns_loaded,
+              list(context.final_statuses))
     out = []
     for sql_file in check_files(sql_dir):
         key = None

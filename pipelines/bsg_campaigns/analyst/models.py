@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.analyst.checks import CheckResult, ChecksReport, check_statements, run_checks
@@ -91,15 +91,17 @@ def build_models_and_run_checks(pipeline: Any, context: Optional[CheckContext] =
         return names, run_checks(pipeline, context, client=client, cache=cache, missing_tables=missing)
 
 
-def models_and_checks(pipeline: Any, refresh_window_hours: float) -> Tuple[List[str], ChecksReport]:
+def models_and_checks(pipeline: Any, refresh_window_hours: float,
+                      final_statuses: Sequence[str] = defaults.FINAL_STATUSES) -> Tuple[List[str], ChecksReport]:
     """The views built and the checks run, for a caller that already holds the run lock. The
     checks compare what the last run set out to read with what it loaded, from the source state
     that run committed; `refresh_window_hours` is the validated setting (config.SourceSettings:
-    the caller read it once, for the run or through config.source_refresh_hours)."""
+    the caller read it once, for the run or through config.check_settings)."""
     last_run = pipeline.state.get("sources", {}).get(defaults.SOURCE_NAME, {}).get("last_run") or {}
     fetched = last_run.get("fetched")
     context = CheckContext(
         refresh_window_hours=int(refresh_window_hours),
+        final_statuses=tuple(final_statuses),
         campaigns_listed=None if fetched is None else fetched + last_run.get("gone", 0) + last_run.get("failed", 0),
         campaigns_loaded=None if fetched is None else fetched - last_run.get("rejected", 0))
     return build_models_and_run_checks(pipeline, context)

@@ -88,7 +88,8 @@ SOURCE_TABLES: Dict[str, pa.Schema] = {
 # Relations the runner provides to check queries as CTEs (never stored in the dataset).
 CHECK_CONTEXT_RELATION = "check_context"
 KNOWN_STATUSES_RELATION = "known_message_statuses"
-CHECK_RELATIONS = (CHECK_CONTEXT_RELATION, KNOWN_STATUSES_RELATION)
+FINAL_STATUSES_RELATION = "final_campaign_statuses"  # the final_statuses setting
+CHECK_RELATIONS = (CHECK_CONTEXT_RELATION, KNOWN_STATUSES_RELATION, FINAL_STATUSES_RELATION)
 
 SEVERITIES = ("error", "warning")
 SAMPLE_ROWS = 5
@@ -270,7 +271,9 @@ def check_relations(context: "CheckContext") -> Dict[str, exp.Query]:
             for s in statuses
         ]
     )
-    return {CHECK_CONTEXT_RELATION: check_context, KNOWN_STATUSES_RELATION: known}
+    final = _union_all([exp.select(exp.cast(exp.Literal.string(s), exp.DataType.build("TEXT")).as_("status"))
+                        for s in dict.fromkeys(context.final_statuses)])
+    return {CHECK_CONTEXT_RELATION: check_context, KNOWN_STATUSES_RELATION: known, FINAL_STATUSES_RELATION: final}
 
 
 def qualify(
@@ -430,6 +433,8 @@ class CheckContext:
     refresh_window_hours: int = settings.DEFAULT_REFRESH_WINDOW_HOURS
     campaigns_listed: Optional[int] = None
     campaigns_loaded: Optional[int] = None
+    # the connector's final_statuses setting (the reconciliation's "settled")
+    final_statuses: Tuple[str, ...] = settings.FINAL_STATUSES
 
     def __post_init__(self) -> None:
         self.validate()
@@ -444,3 +449,8 @@ class CheckContext:
         check("refresh_window_hours", self.refresh_window_hours, False, _MAX_HOURS)
         check("campaigns_listed", self.campaigns_listed, True, _MAX_COUNT)
         check("campaigns_loaded", self.campaigns_loaded, True, _MAX_COUNT)
+        if isinstance(self.final_statuses, str) or not self.final_statuses:
+            raise SqlModelError(f"CheckContext.final_statuses must be a non-empty list of names, not "
+                                f"{self.final_statuses!r}")
+        for status in self.final_statuses:
+            validate_identifier(status, "final status")

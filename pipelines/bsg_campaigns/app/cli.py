@@ -263,12 +263,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from bsg_campaigns.app.runner import build_and_check, published_snapshot, run_lock
-    from bsg_campaigns.config import source_refresh_hours
+    from bsg_campaigns.config import check_settings
 
     pipeline = _pipeline(args)
     report = RunReport()
     with run_lock(pipeline), published_snapshot(pipeline):  # views are written like a run's loads
-        build_and_check(pipeline, report, source_refresh_hours({}))
+        build_and_check(pipeline, report, *check_settings({}))
     print("built views: " + ", ".join(report.models))
     print(report.checks.get("text", "no checks"))
     return EXIT_STRICT if args.strict and report.checks.get("failures") else EXIT_OK

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import dlt
 
-from bsg_campaigns.config import resolve_settings, source_refresh_hours
+from bsg_campaigns.config import check_settings, resolve_settings
 from bsg_campaigns.load.steps import finish_interrupted_load, load_memory_limit
 from bsg_campaigns.report import RunReport
 from bsg_campaigns.app.runner import published_snapshot, run_lock
@@ -62,11 +62,12 @@ def build_models_and_checks(pipeline: dlt.Pipeline, *, refresh_window_hours: Opt
     last run set out to read with what it loaded, from the source state that run committed.
     `refresh_window_hours` defaults to the configured one. With `strict`, a failed
     error-severity check raises `ChecksFailed` (to fail an orchestrator's task)."""
-    hours = source_refresh_hours({} if refresh_window_hours is None else {"refresh_window_hours": refresh_window_hours})
+    hours, final_statuses = check_settings({} if refresh_window_hours is None
+                                           else {"refresh_window_hours": refresh_window_hours})
     with run_lock(pipeline), published_snapshot(pipeline):  # views are written like a run's loads
         from bsg_campaigns.analyst.models import models_and_checks
 
-        result = ModelsAndChecks(*models_and_checks(pipeline, hours))
+        result = ModelsAndChecks(*models_and_checks(pipeline, hours, final_statuses))
     if strict and not result.checks.ok:
         raise ChecksFailed(result)
     return result

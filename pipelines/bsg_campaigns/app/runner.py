@@ -10,7 +10,7 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Sequence
 
 import dlt
 from dlt.common.configuration.exceptions import (ConfigFieldMissingException, ConfigValueCannotBeCoercedException,
@@ -145,7 +145,7 @@ def run(pipeline: dlt.Pipeline, report: Optional[RunReport] = None, *, build_mod
             raise _translate(exc) from None
         report.load_ids = list(info.loads_ids)
         if build_models:
-            build_and_check(pipeline, report, settings.refresh_window_hours)
+            build_and_check(pipeline, report, settings.refresh_window_hours, settings.final_statuses or ())
     return report
 
 
@@ -200,13 +200,14 @@ def _exclusive(lock_path: Path, busy: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float) -> None:
+def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float,
+                    final_statuses: Sequence[str]) -> None:
     """Rebuild the SQL views and run the data-quality checks (the analyst layer) into `report`."""
     try:
         from bsg_campaigns.analyst.models import models_and_checks
     except ImportError:  # the analyst layer is optional for a bare extract
         return
-    report.models, checks = models_and_checks(pipeline, refresh_window_hours)
+    report.models, checks = models_and_checks(pipeline, refresh_window_hours, final_statuses)
     report.checks = checks.to_dict()
     report.checks["summary"] = (f"{len(checks.failures)} failed, {len(checks.warnings)} warnings, "
                                 f"{len(checks.results)} run")

@@ -107,12 +107,17 @@ def list_many(
     def fetch(paging: _Paging, offset: int) -> object:
         return client.get(LIST_PATH, params=paging.params(offset)).json()
 
+    # One request alone until the API has answered one: an outage (or a redirect) then costs one
+    # call's retries, not `concurrency` calls' (measured: 28 requests instead of 4 at 3 attempts).
+    answered = False
+
     def fill(pool: ThreadPoolExecutor) -> None:
         outstanding = sum(len(pages) for pages in asked)
+        cap = limit if answered else 1
         for ahead in (False, True):  # every job's next page first, then pages ahead
             for paging, pages in zip(pagings, asked):
                 for offset in paging.ahead() if ahead else paging.needed():
-                    if outstanding >= limit:
+                    if outstanding >= cap:
                         return
                     if offset not in pages:
                         pages[offset] = pool.submit(fetch, paging, offset)
@@ -131,6 +136,9 @@ def list_many(
                 paging, pages = pagings[index], asked[index]
                 offset = paging.offset
                 page = paging.take(offset, pages.pop(offset).result())
+                if not answered:  # the API answers: the other requests go out before this page's ids
+                    answered = True
+                    fill(pool)
                 for stale in [o for o in pages if not paging.is_ahead(o)]:  # on a stride the rules left
                     pages.pop(stale).cancel()
                 for item in page:
