@@ -399,28 +399,26 @@ def rejected_records(batch: Batch) -> Iterator[Any]:
     yield for_destination(rejected_table(batch.rejections))
 
 
-# Messages: merged on the message id, so a re-read updates every row it reads (statuses, prices,
-# delivery times) and never filters rows against a cursor. dlt's delete-insert deletes the staged
-# ids from the table and inserts the staged rows, deduplicated on the key.
-@dlt.transformer(name=tables.MESSAGES, write_disposition="merge", primary_key=list(tables.MESSAGES_KEY),
-                 columns=tables.MESSAGES_COLUMNS)
-def messages(batch: Batch) -> Iterator[Any]:
-    """One row per message (GET /api/messages), the recipient as recipient_mode makes it."""
-    if isinstance(batch, MessageBatch):
-        yield for_destination(messages_table(batch.records))
+# The message tables, merged on their keys: a re-read updates every row it reads (statuses,
+# prices, delivery times) and never filters rows against a cursor. dlt's delete-insert deletes the
+# staged keys from the table and inserts the staged rows, deduplicated on the key.
+def _message_table(name: str, key: Tuple[str, ...], columns: Any, build: Callable[[MessageBatch], Any],
+                   doc: str) -> Any:
+    @dlt.transformer(name=name, write_disposition="merge", primary_key=list(key), columns=columns)
+    def message_table(batch: Batch) -> Iterator[Any]:
+        if isinstance(batch, MessageBatch):
+            yield for_destination(build(batch))
+
+    message_table.__doc__ = doc
+    return message_table
 
 
-@dlt.transformer(name=tables.MESSAGE_FALLBACKS, write_disposition="merge",
-                 primary_key=list(tables.MESSAGE_FALLBACKS_KEY), columns=tables.MESSAGE_FALLBACKS_COLUMNS)
-def message_fallbacks(batch: Batch) -> Iterator[Any]:
-    """A message -> the fallback message(s) it was re-sent as (an RCS message's SMS)."""
-    if isinstance(batch, MessageBatch):
-        yield for_destination(message_fallbacks_table(batch.records))
-
-
-@dlt.transformer(name=tables.MESSAGE_READS, write_disposition="merge", primary_key=list(tables.MESSAGE_READS_KEY),
-                 columns=tables.MESSAGE_READS_COLUMNS)
-def message_reads(batch: Batch) -> Iterator[Any]:
-    """The latest read of each campaign's messages: complete? matched its statistics?"""
-    if isinstance(batch, MessageBatch):
-        yield for_destination(message_reads_table(batch.reads))
+messages = _message_table(tables.MESSAGES, tables.MESSAGES_KEY, tables.MESSAGES_COLUMNS,
+                          lambda batch: messages_table(batch.records),
+                          "One row per message (GET /api/messages), the recipient as recipient_mode makes it.")
+message_fallbacks = _message_table(tables.MESSAGE_FALLBACKS, tables.MESSAGE_FALLBACKS_KEY,
+                                   tables.MESSAGE_FALLBACKS_COLUMNS, lambda batch: message_fallbacks_table(batch.records),
+                                   "A message -> the fallback message(s) it was re-sent as (an RCS message's SMS).")
+message_reads = _message_table(tables.MESSAGE_READS, tables.MESSAGE_READS_KEY, tables.MESSAGE_READS_COLUMNS,
+                               lambda batch: message_reads_table(batch.reads),
+                               "The latest read of each campaign's messages: complete? matched its statistics?")
