@@ -198,7 +198,7 @@ def bad_dataset() -> Dataset:
     hist = history(stats(12, "rcs", {"delivered": -1}), utc(2024, 5, 2))
     # messages_match_statistics: 17 (settled) read completely, 1 delivered message against 7 + 3 sent;
     # messages_match_statistics_open: 18 (no finished_at: open) read completely, no message at all
-    messages = [message_row(1701, 17, "rcs", "delivered")]
+    messages = [message_row(1701, 17, "rcs", "delivered")] * 2  # unique_message_id
     reads = [message_read(17, 1), message_read(18, 0)]
     return Dataset(campaigns, statistics, hist, messages=messages, message_reads=reads)
 

@@ -20,7 +20,8 @@ EXPECTED_BAD = {
     "rates_out_of_range": ("error", 5),
     "currency_code": ("error", 2),  # 15 'usd', 16 NULL with a price
     "done_but_pending": ("error", 1),  # 17: done 216 h before its fetch, 3 sent
-    "messages_match_statistics": ("error", 2),  # 17 (settled): delivered 1 message vs 7, sent 0 vs 3
+    "messages_match_statistics": ("error", 2),  # 17 (settled): delivered 2 messages vs 7, sent 0 vs 3
+    "unique_message_id": ("error", 1),  # message 1701 twice
     "unknown_message_statuses": ("warning", 1),  # 'clicked'
     "statistics_without_campaign": ("warning", 1),  # 999
     "messages_match_statistics_open": ("warning", 2),  # 18 (open): no message vs delivered 2, clicked 2

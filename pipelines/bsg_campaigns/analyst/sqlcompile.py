@@ -68,6 +68,7 @@ CHECKS: Tuple[str, ...] = (
     "checks/currency_code.sql",
     "checks/done_but_pending.sql",
     "checks/messages_match_statistics.sql",
+    "checks/unique_message_id.sql",
     "checks/unknown_message_statuses.sql",
     "checks/messages_match_statistics_open.sql",
     "checks/statistics_without_campaign.sql",

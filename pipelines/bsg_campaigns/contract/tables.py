@@ -20,8 +20,8 @@ REJECTED_RECORDS = "rejected_records"
 MESSAGES = "messages"
 MESSAGE_FALLBACKS = "message_fallbacks"
 MESSAGE_READS = "message_reads"
-MESSAGES_KEY = ("message_id",)
-MESSAGE_FALLBACKS_KEY = ("message_id", "fallback_message_id")
+# The keys their rows are merged on (source.py): a re-read replaces the rows of these keys.
+MESSAGES_KEY = ("message_id",)  # messages and message_fallbacks (a message's links replaced whole)
 MESSAGE_READS_KEY = ("campaign_id",)
 
 PRICE_PRECISION = 38
