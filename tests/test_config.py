@@ -15,6 +15,7 @@ from typing import Any, Dict
 import pytest
 
 from bsg_campaigns import bsg_source
+from bsg_campaigns.settings import SECRET_SETTINGS
 from bsg_campaigns.config import RUN_MODE_ARGUMENTS, SETTING_NAMES, SourceSettings, resolve_settings
 from bsg_campaigns.exceptions import ConfigError
 from bsg_campaigns.app.runner import _translate
@@ -46,13 +47,13 @@ def test_config_toml_documents_every_setting_with_its_default():
     # a setting without a default (start_date) is documented as a commented-out example
     source_part = text[text.index("\n[sources.bsg]\n") + 1:].split("\n[", 1)[0]
     commented = set(re.findall(r"^# (\w+) = ", source_part, flags=re.MULTILINE))
-    assert set(table) | commented == set(SETTING_NAMES) - {"api_key"}
+    assert set(table) | commented == set(SETTING_NAMES) - set(SECRET_SETTINGS)
     for name, value in table.items():
         assert _toml_value(value) == _toml_value(DEFAULTS[name]), name
     for name in commented:
         assert DEFAULTS[name] is None, name
     secrets_example = tomllib.loads((ROOT / ".dlt" / "secrets.toml.example").read_text())
-    assert set(secrets_example["sources"]["bsg"]) == {"api_key"}
+    assert set(secrets_example["sources"]["bsg"]) == set(SECRET_SETTINGS)
 
 
 def test_readme_table_lists_every_setting_with_its_default():

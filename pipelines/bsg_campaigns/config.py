@@ -29,7 +29,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
 from bsg_campaigns import settings as defaults
-from bsg_campaigns.contract import tables
+from bsg_campaigns.contract import privacy, tables
 from bsg_campaigns.exceptions import SECTION, ConfigError
 
 TFunction = TypeVar("TFunction", bound=Callable[..., Any])
@@ -58,7 +58,8 @@ RUN_MODE_ARGUMENTS = {
 # buffers, schema normalizers, credentials-style embedded configs).
 _DLT_TABLES = frozenset({
     defaults.SOURCE_NAME, "campaign_details", tables.CAMPAIGNS, tables.CAMPAIGN_STATISTICS,
-    tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS,
+    tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS, tables.MESSAGES, tables.MESSAGE_FALLBACKS,
+    tables.MESSAGE_READS,
     known_sections.EXTRACT, known_sections.DATA_WRITER, known_sections.SCHEMA, known_sections.NORMALIZE,
     known_sections.LOAD, "credentials",
 })
@@ -88,6 +89,14 @@ class SourceSettings(BaseConfiguration):
     max_retry_after_seconds: float = 300.0
     batch_size: int = 2000
     duckdb_load_memory_limit: str = defaults.DEFAULT_DUCKDB_LOAD_MEMORY_LIMIT
+    # Message-level facts (GET /api/messages): off by default, they cost requests (see the README).
+    messages: bool = False
+    message_page_size: int = defaults.DEFAULT_PAGE_SIZE
+    message_mismatch_rereads: int = defaults.DEFAULT_MESSAGE_MISMATCH_REREADS
+    recipient_mode: str = privacy.DEFAULT_RECIPIENT_MODE
+    recipient_hash_key: Optional[TSecretStrValue] = None
+    recipient_last_digits: int = privacy.DEFAULT_LAST_DIGITS
+    store_message_text: bool = False
 
     def on_resolved(self) -> None:
         pipeline_name = Container()[ConfigSectionContext].pipeline_name
@@ -120,6 +129,19 @@ class SourceSettings(BaseConfiguration):
         self.max_retry_after_seconds = _number("max_retry_after_seconds", self.max_retry_after_seconds, low=0)
         self.batch_size = _whole("batch_size", self.batch_size, 1, 1_000_000)
         self.duckdb_load_memory_limit = _memory_size("duckdb_load_memory_limit", self.duckdb_load_memory_limit)
+        self.messages = _flag("messages", self.messages)
+        self.message_page_size = _whole("message_page_size", self.message_page_size, defaults.PAGE_SIZE_MIN,
+                                        defaults.PAGE_SIZE_MAX)
+        self.message_mismatch_rereads = _whole("message_mismatch_rereads", self.message_mismatch_rereads, 0, 100)
+        self.store_message_text = _flag("store_message_text", self.store_message_text)
+        if self.recipient_hash_key is not None and not str(self.recipient_hash_key).strip():
+            self.recipient_hash_key = None
+        self.recipient_last_digits = _whole(privacy.LAST_DIGITS_SETTING, self.recipient_last_digits, 1,
+                                            privacy.MAX_LAST_DIGITS)
+        # the mode's and the key's own rules, where they are used: messages on (a key in mode hash)
+        if self.messages:
+            privacy.recipient_policy(self.recipient_mode, self.recipient_hash_key or privacy.generate_key(),
+                                     self.recipient_last_digits)
 
     # -- derived values (computed from the validated fields) ------------------------------------
 
@@ -135,6 +157,26 @@ class SourceSettings(BaseConfiguration):
     @property
     def refresh_window(self) -> timedelta:
         return timedelta(hours=self.refresh_window_hours)
+
+    def recipient_policy(self, stored_fingerprint: Optional[str]) -> privacy.RecipientPolicy:
+        """The phone -> recipient transform for this run. `stored_fingerprint`: the key fingerprint
+        the dataset's recipients were hashed with (from the source state; None before the first
+        hashed message). Mode hash without a key: on a dataset that never hashed, a key is generated
+        into the project's .dlt/secrets.toml (first use); on one that did, the run stops (a new key
+        would silently break every join with the stored hashes)."""
+        key = None if self.recipient_hash_key is None else str(self.recipient_hash_key)
+        if self.recipient_mode == "hash":
+            if key is None and stored_fingerprint is None:
+                key = store_generated_key()
+            elif key is None:
+                raise ConfigError(privacy.KEY_SETTING, f"`{privacy.KEY_SETTING}` is not set, and this dataset's "
+                                  f"recipients were hashed with a key (fingerprint {stored_fingerprint}).",
+                                  fix=f"Restore that key as `{privacy.KEY_SETTING}` under [{SECTION}] in "
+                                      f".dlt/secrets.toml (or {ENV_PREFIX}{privacy.KEY_SETTING.upper()}) from "
+                                      "your backup. A new key cannot join the stored hashes; to start over on "
+                                      "purpose, load into a new dataset.")
+            privacy.check_fingerprint(stored_fingerprint, privacy.parse_key(key))
+        return privacy.recipient_policy(self.recipient_mode, key, self.recipient_last_digits)
 
     def require_api_key(self) -> str:
         if self.api_key is None:
@@ -251,6 +293,48 @@ def _unknown_text(name: str, typed: str, spelled: Any) -> str:
     return f"{typed[0].upper()}{typed[1:]} is not a setting of the BSG source{suggestion}"
 
 
+# -- the recipient hash key, generated on first use ------------------------------------------------
+
+
+def store_generated_key() -> str:
+    """A new recipient_hash_key written under [sources.bsg] of the project's .dlt/secrets.toml
+    (created when missing, readable by its owner only), and set in dlt's secrets provider so this
+    process resolves it too. Logs where it went (never the key). A secrets file that cannot be
+    written stops the run: a key that lives only in memory would be lost with the process."""
+    import logging
+
+    import tomlkit
+
+    settings_dir = Container()[PluggableRunContext].context.settings_dir
+    path = os.path.abspath(os.path.join(settings_dir, "secrets.toml"))
+    key = privacy.generate_key()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        document = tomlkit.parse(open(path, encoding="utf-8").read()) if os.path.exists(path) else tomlkit.document()
+        table: Any = document
+        for section in SECTION.split("."):
+            if section not in table:
+                table[section] = tomlkit.table()
+            table = table[section]
+        table[privacy.KEY_SETTING] = key
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as secrets_file:
+            secrets_file.write(tomlkit.dumps(document))
+    except (OSError, ValueError) as exc:  # tomlkit's parse errors are ValueErrors
+        raise ConfigError(privacy.KEY_SETTING, f"`{privacy.KEY_SETTING}` is not set and a new key could not be "
+                          f"written to {path} ({type(exc).__name__}: {exc}).",
+                          fix=privacy.SECRETS_FIX) from None
+    for provider in _providers():
+        if getattr(provider, "supports_secrets", False) and isinstance(provider, BaseDocProvider):
+            provider.set_value(privacy.KEY_SETTING, key, None, *SECTIONS[:2])
+            break
+    logging.getLogger("bsg_campaigns.config").warning(
+        "generated %s (fingerprint %s) into %s: back it up like the api key; a lost key cannot be recovered and "
+        "new recipients would no longer join the stored ones", privacy.KEY_SETTING,
+        privacy.key_fingerprint(bytes.fromhex(key)), path)
+    return key
+
+
 # -- where a value was typed ---------------------------------------------------------------------
 
 
@@ -346,6 +430,12 @@ def _number(setting: str, value: Any, low: Optional[float] = None, high: Optiona
         bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
         raise ConfigError(setting, f"`{setting}` must be {bounds}, got {value!r}.")
     return number
+
+
+def _flag(setting: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(setting, f"`{setting}` must be true or false, got {value!r}.")
 
 
 def _whole(setting: str, value: Any, low: int, high: int) -> int:

@@ -29,6 +29,8 @@ class RunReport:
     refused: Dict[str, List[int]] = field(default_factory=dict)  # a 4xx about the id: reason -> ids
     given_up: int = 0
     rows: Dict[str, int] = field(default_factory=dict)
+    # GET /api/messages (the `messages` setting): campaigns read, pages, requests, reconciliation
+    messages: Dict[str, int] = field(default_factory=dict)
     new_extra_fields: List[str] = field(default_factory=list)
     http: Dict[str, Any] = field(default_factory=dict)
     checks: Dict[str, Any] = field(default_factory=dict)
@@ -108,6 +110,12 @@ class RunReport:
             lines.append(f"    refused        {len(ids)}  (the API answered {reason}: {_some(ids)})")
         if self.given_up:
             lines.append(f"  given up         {self.given_up}  (still failing after the refresh window)")
+        if self.messages:
+            m = self.messages
+            lines.append(f"  messages read    {m.get('campaigns', 0)} campaigns, {m.get('rows', 0)} messages, "
+                         f"{m.get('requests', 0)} requests  (matched the statistics {m.get('matched', 0)}, "
+                         f"disagreed {m.get('disagreed', 0)}, incomplete {m.get('incomplete', 0)}, "
+                         f"read again next run {m.get('to_reread', 0)})")
         if self.rows:
             lines.append("  rows loaded      " + "  ".join(f"{t}={n}" for t, n in sorted(self.rows.items())))
         lines.append(f"  requests         {http.get('requests', 0)}  (retries {http.get('retries', 0)}, "

@@ -35,7 +35,10 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_LIST_WINDOW_MONTHS = 3  # server rule: filter[from]..filter[to] spans at most 3 months
 DEFAULT_CURSOR_OVERLAP_MINUTES = 60
-DEFAULT_START_DAYS_BACK = 365  # first run lists this far back unless start_date is set
+DEFAULT_START_DAYS_BACK = 365
+# A settled campaign whose messages disagree with its statistics is read again in full on this many
+# later runs at most (then the reconciliation check keeps reporting it).
+DEFAULT_MESSAGE_MISMATCH_REREADS = 3  # first run lists this far back unless start_date is set
 
 # The vendor's spec allows page[limit] 30..500, its server's error text 15..500: ask only where
 # both agree.
@@ -89,4 +92,4 @@ READ_RECEIPT_CHANNELS = _words(_VARS["bsg_campaigns_read_receipt_channels"], "bs
 FALLBACK_CHANNEL = "sms"
 
 # Settings kept in .dlt/secrets.toml, whose values are never shown in a message.
-SECRET_SETTINGS = ("api_key",)
+SECRET_SETTINGS = ("api_key", "recipient_hash_key")

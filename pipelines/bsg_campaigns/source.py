@@ -6,21 +6,26 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union, cast
 
 import dlt
 from dlt.sources import DltResource
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.contract import tables
-from bsg_campaigns.contract.batches import DetailBatch, campaigns_table, history_table, rejected_table, warm_up
+from bsg_campaigns.contract.batches import (DetailBatch, MessageBatch, campaigns_table, history_table,
+                                            message_fallbacks_table, message_reads_table, messages_table,
+                                            rejected_table, warm_up)
 from bsg_campaigns.api.client import BsgClient, RetryPolicy
 from bsg_campaigns.config import SourceSettings, as_keyword_arguments, parse_date_setting
 from bsg_campaigns.exceptions import ConfigError
 from bsg_campaigns.extract.discovery import creation_windows, list_campaigns
 from bsg_campaigns.extract.fetch import DetailFetcher, FetchResult
+from bsg_campaigns.extract.messages import CampaignRead, MessageReader, PageRead
 from bsg_campaigns.load.steps import active_pipeline, check_duckdb_catalog, for_destination
 from bsg_campaigns.report import RunReport
+from bsg_campaigns.incremental.messages import (PlannedRead, ReadOutcome, Tally, apply_reads,
+                                                init_messages_state, plan_for, planned_rereads)
 from bsg_campaigns.incremental.state import (Observed, RefreshPolicy, RunOutcome, SourceState, affects_state, already_known,
                                              apply_outcome, ids_to_refresh, init_state, listing_start)
 
@@ -35,19 +40,25 @@ class _ExpectedDltWarnings(logging.Filter):
 
     _CONVERTED = tuple(f"For data items in `{table}` yielded as arrow and job file format insert_values "
                        for table in (tables.CAMPAIGNS, tables.CAMPAIGN_STATISTICS,
-                                     tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS))
+                                     tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS, tables.MESSAGES,
+                                     tables.MESSAGE_FALLBACKS, tables.MESSAGE_READS))
+    _JSON_TEXT = tuple(f"In resource: {table}, when merging arrow schema" for table in (tables.CAMPAIGNS, tables.MESSAGES))
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not (message.startswith(f"In resource: {tables.CAMPAIGNS}, when merging arrow schema")
-                    or message.startswith(self._CONVERTED))
+        return not (message.startswith(self._JSON_TEXT) or message.startswith(self._CONVERTED))
 
 
 logging.getLogger("dlt").addFilter(_ExpectedDltWarnings())
 
+Batch = Union[DetailBatch, MessageBatch]
+logger = logging.getLogger("bsg_campaigns.source")
+
 # How far past the server's "now" the last listing window reaches (campaigns created while we
 # list; the server accepts up to 30 days ahead).
 LIST_END_MARGIN = timedelta(days=1)
+# Messages per chunk handed to dlt: ~1 KB of Python objects each before arrow, so ~25 MB a chunk.
+MESSAGE_BATCH_ROWS = 25_000
 
 
 @dlt.source(name=defaults.SOURCE_NAME, section=defaults.SOURCE_NAME, max_table_nesting=0, spec=SourceSettings)
@@ -97,6 +108,9 @@ def bsg_source(
         details | campaign_statistics,
         details | campaign_statistics_history,
         details | rejected_records,
+        details | messages,
+        details | message_fallbacks,
+        details | message_reads,
     )
 
 
@@ -107,8 +121,9 @@ def campaign_details(
     report: RunReport,
     campaign_ids: List[int],
     backfill: Optional[Tuple[Optional[datetime], Optional[datetime]]],
-) -> Iterator[DetailBatch]:
-    """Discover, fetch, batch; fold the outcome into the dlt state after the last batch."""
+) -> Iterator[Union[DetailBatch, MessageBatch]]:
+    """Discover, fetch, batch; then (the `messages` setting) read the messages of the campaigns
+    whose counts moved; fold the outcome into the dlt state after the last batch."""
     check_duckdb_catalog(active_pipeline())
     state = init_state(dlt.current.source_state())
     warm_up()
@@ -119,11 +134,18 @@ def campaign_details(
     outcome = RunOutcome(move_cursor=not campaign_ids and backfill is None)
     report.mode = "by id" if campaign_ids else "backfill" if backfill else "incremental"
     fetcher = DetailFetcher(client, tz=settings.tz, concurrency=settings.concurrency)
+    message_state = init_messages_state(state) if settings.messages else None
+    recipients = settings.recipient_policy(message_state.get("key_fingerprint")) if message_state is not None else None
+    reads: List[PlannedRead] = []
 
     batch, batches = DetailBatch(), 0
     for result in fetcher.fetch_many(_plan(state, settings, policy, client, now, outcome, report,
                                            campaign_ids, backfill)):
         _record(result, outcome, batch, report, lambda i, o: affects_state(state, i, o, policy, now))
+        if message_state is not None and result.record is not None:
+            planned = plan_for(message_state, result.record)
+            if planned is not None:
+                reads.append(planned)
         if report.progress_due():
             report.http = client.stats.as_dict()
             report.progress()
@@ -133,7 +155,32 @@ def campaign_details(
     if len(batch) or not batches:  # at least one batch, even empty: every table exists after run 1
         yield _counted(batch, report)
 
+    outcomes: List[ReadOutcome] = []
+    if message_state is not None and recipients is not None:
+        fetched = {planned.campaign_id for planned in reads}
+        reads += planned_rereads(message_state, fetched | set(outcome.gone))
+        reader = MessageReader(client, recipients, settings.tz, settings.concurrency, settings.message_page_size,
+                               keep_text=settings.store_message_text)
+        yield from _read_messages(reader, reads, outcomes, MESSAGE_BATCH_ROWS, report)
+        if recipients.mode == "hash":
+            message_state["key_fingerprint"] = recipients.scheme.rsplit(":", 1)[-1]
+    else:
+        yield MessageBatch()  # the message tables exist (empty) whether or not messages are read
+
     changes = apply_outcome(state, outcome, policy, now)
+    if message_state is not None:
+        for campaign_id in outcome.gone:
+            message_state["reread"].pop(str(campaign_id), None)
+        message_changes = apply_reads(message_state, outcomes, state["open"].keys() | state["retry"].keys(),
+                                      max_rereads=settings.message_mismatch_rereads, now=now)
+        report.messages.update(matched=message_changes.matched, disagreed=len(message_changes.disagreed),
+                               incomplete=len(message_changes.incomplete), to_reread=message_changes.to_reread,
+                               given_up=len(message_changes.given_up))
+        if message_changes.given_up:
+            logger.warning("messages of %d settled campaigns still disagree with their statistics after %d "
+                           "re-reads; not read again (the check messages_match_statistics reports them): %s",
+                           len(message_changes.given_up), settings.message_mismatch_rereads,
+                           ", ".join(map(str, message_changes.given_up[:10])))
     report.settled, report.still_open = len(changes.settled), changes.still_open
     report.given_up, report.cursors = len(changes.given_up), changes.cursors
     report.new_extra_fields = _new_extra_fields(state, outcome)
@@ -142,7 +189,56 @@ def campaign_details(
                          "new": report.new, "refreshed": report.refreshed, "rejected": report.rejected,
                          "settled": report.settled, "gone": report.gone, "failed": report.failed,
                          "listed": report.listed_total, "requests": report.http.get("requests", 0)}
+    if report.messages:
+        state["last_run"]["messages"] = dict(report.messages)
     report.progress(force=True)
+
+
+def _read_messages(reader: MessageReader, reads: List[PlannedRead], outcomes: List[ReadOutcome], batch_rows: int,
+                   report: RunReport) -> Iterator[MessageBatch]:
+    """Every planned campaign's messages, in batches of about `batch_rows`; each read's outcome
+    (complete? the counts) appended to `outcomes`."""
+    planned = {read.campaign_id: read for read in reads}
+    tallies = {campaign_id: Tally(read.primary_channel) for campaign_id, read in planned.items()}
+    loaded: Dict[int, List[int]] = {}  # campaign -> [records, rejections]
+    requests_before = reader.client.stats.as_dict().get("requests", 0)
+    report.messages.update(campaigns=0, pages=0, rows=0, rejected=0, requests=0)
+    batch, batches = MessageBatch(), 0
+    for event in reader.read_many(planned):
+        if isinstance(event, PageRead):
+            page = event.page
+            tallies[event.campaign_id].add(page.records)
+            counts = loaded.setdefault(event.campaign_id, [0, 0])
+            counts[0] += len(page.records)
+            counts[1] += len(page.rejections)
+            batch.records.extend(page.records)
+            batch.rejections.extend(page.rejections)
+            report.messages["pages"] += 1
+            report.messages["rows"] += len(page.records)
+            report.messages["rejected"] += len(page.rejections)
+            report.rejected += len(page.rejections)
+        else:
+            outcomes.append(_finished(event, planned[event.campaign_id], tallies.pop(event.campaign_id),
+                                      loaded.pop(event.campaign_id, [0, 0]), batch))
+            report.messages["campaigns"] += 1
+        if len(batch) >= batch_rows:
+            yield _counted_messages(batch, report)
+            batch, batches = MessageBatch(), batches + 1
+    if len(batch) or batch.reads or not batches:
+        yield _counted_messages(batch, report)
+    report.messages["requests"] = reader.client.stats.as_dict().get("requests", 0) - requests_before
+
+
+def _finished(read: CampaignRead, planned: PlannedRead, tally: Tally, loaded: List[int],
+              batch: MessageBatch) -> ReadOutcome:
+    outcome = ReadOutcome(planned, read.complete, tally.counts)
+    if read.failure:
+        logger.warning("messages of campaign %d not read in full (read again next run): %s", read.campaign_id,
+                       read.failure)
+    batch.reads.append({"campaign_id": read.campaign_id, "read_at": read.read_at, "messages": loaded[0],
+                        "rejected": loaded[1], "pages": read.pages, "complete": read.complete,
+                        "matches_statistics": outcome.matches if read.complete else None})
+    return outcome
 
 
 def _plan(state: SourceState, settings: SourceSettings, policy: RefreshPolicy, client: BsgClient, now: datetime,
@@ -223,6 +319,14 @@ def _resolved(names: Optional[List[str]]) -> List[str]:
     return cast(List[str], names)
 
 
+def _counted_messages(batch: MessageBatch, report: RunReport) -> MessageBatch:
+    report.add_rows(tables.MESSAGES, len(batch.records))
+    report.add_rows(tables.MESSAGE_FALLBACKS, sum(len(r.fallbacks) for r in batch.records))
+    report.add_rows(tables.MESSAGE_READS, len(batch.reads))
+    report.add_rows(tables.REJECTED_RECORDS, len(batch.rejections))
+    return batch
+
+
 def _counted(batch: DetailBatch, report: RunReport) -> DetailBatch:
     statistics_rows = sum(len(r.statistics) for r in batch.records)
     report.add_rows(tables.CAMPAIGNS, len(batch.records))
@@ -253,9 +357,10 @@ def _new_extra_fields(state: SourceState, outcome: RunOutcome) -> List[str]:
 
 @dlt.transformer(name=tables.CAMPAIGNS, write_disposition="merge", primary_key="campaign_id",
                  columns=tables.CAMPAIGNS_COLUMNS)
-def campaigns(batch: DetailBatch) -> Iterator[Any]:
+def campaigns(batch: Batch) -> Iterator[Any]:
     """One row per campaign, merged on campaign_id (the latest fetch wins)."""
-    yield for_destination(campaigns_table(batch.records))
+    if isinstance(batch, DetailBatch):
+        yield for_destination(campaigns_table(batch.records))
 
 
 # dlt 1.31 annotates transformer()'s write_disposition as the bare name, though it passes it on
@@ -265,23 +370,53 @@ def campaigns(batch: DetailBatch) -> Iterator[Any]:
                  write_disposition={"disposition": "merge", "strategy": "delete-insert"},
                  merge_key="campaign_id",
                  columns=tables.STATISTICS_COLUMNS)
-def campaign_statistics(batch: DetailBatch) -> Iterator[Any]:
+def campaign_statistics(batch: Batch) -> Iterator[Any]:
     """Current counts; merge_key=campaign_id deletes a campaign's old rows before inserting the
     new ones, so a status that disappeared does not linger. No primary_key on purpose: a run
     fetches each campaign once, and with it dlt adds an OR-join and a dedup window over the
     whole staging table (measured: 2.6x the merge time and +200 MB at 1.6M rows). The
     `unique_statistics_key` check guards the key."""
-    yield for_destination(batch.statistics())
+    if isinstance(batch, DetailBatch):
+        yield for_destination(batch.statistics())
 
 
 @dlt.transformer(name=tables.CAMPAIGN_STATISTICS_HISTORY, write_disposition="append",
                  columns=tables.HISTORY_COLUMNS)
-def campaign_statistics_history(batch: DetailBatch) -> Iterator[Any]:
+def campaign_statistics_history(batch: Batch) -> Iterator[Any]:
     """Every fetch's counts with fetched_at: the growth of delivered/read after sending."""
-    yield for_destination(history_table(batch.records, batch.statistics()))
+    if isinstance(batch, DetailBatch):
+        yield for_destination(history_table(batch.records, batch.statistics()))
 
 
 @dlt.transformer(name=tables.REJECTED_RECORDS, write_disposition="append", columns=tables.REJECTED_COLUMNS)
-def rejected_records(batch: DetailBatch) -> Iterator[Any]:
-    """Payloads that could not be parsed, with the raw text and a specific reason."""
+def rejected_records(batch: Batch) -> Iterator[Any]:
+    """Payloads that could not be parsed (details and messages), with the raw text (a phone number
+    in it replaced per recipient_mode) and a specific reason."""
     yield for_destination(rejected_table(batch.rejections))
+
+
+# Messages: merged on the message id, so a re-read updates every row it reads (statuses, prices,
+# delivery times) and never filters rows against a cursor. dlt's delete-insert deletes the staged
+# ids from the table and inserts the staged rows, deduplicated on the key.
+@dlt.transformer(name=tables.MESSAGES, write_disposition="merge", primary_key=list(tables.MESSAGES_KEY),
+                 columns=tables.MESSAGES_COLUMNS)
+def messages(batch: Batch) -> Iterator[Any]:
+    """One row per message (GET /api/messages), the recipient as recipient_mode makes it."""
+    if isinstance(batch, MessageBatch):
+        yield for_destination(messages_table(batch.records))
+
+
+@dlt.transformer(name=tables.MESSAGE_FALLBACKS, write_disposition="merge",
+                 primary_key=list(tables.MESSAGE_FALLBACKS_KEY), columns=tables.MESSAGE_FALLBACKS_COLUMNS)
+def message_fallbacks(batch: Batch) -> Iterator[Any]:
+    """A message -> the fallback message(s) it was re-sent as (an RCS message's SMS)."""
+    if isinstance(batch, MessageBatch):
+        yield for_destination(message_fallbacks_table(batch.records))
+
+
+@dlt.transformer(name=tables.MESSAGE_READS, write_disposition="merge", primary_key=list(tables.MESSAGE_READS_KEY),
+                 columns=tables.MESSAGE_READS_COLUMNS)
+def message_reads(batch: Batch) -> Iterator[Any]:
+    """The latest read of each campaign's messages: complete? matched its statistics?"""
+    if isinstance(batch, MessageBatch):
+        yield for_destination(message_reads_table(batch.reads))

@@ -19,7 +19,8 @@ from bsg_campaigns.contract.campaigns import CampaignRecord
 from bsg_campaigns.contract.messages import MessageRecord
 from bsg_campaigns.contract.parsing import Rejection, json_text
 from bsg_campaigns.contract.tables import (
-    CAMPAIGNS_SCHEMA, HISTORY_SCHEMA, MESSAGE_FALLBACKS_SCHEMA, MESSAGES_SCHEMA, REJECTED_SCHEMA, STATISTICS_SCHEMA,
+    CAMPAIGNS_SCHEMA, HISTORY_SCHEMA, MESSAGE_FALLBACKS_SCHEMA, MESSAGE_READS_SCHEMA, MESSAGES_SCHEMA, REJECTED_SCHEMA,
+    STATISTICS_SCHEMA,
 )
 
 
@@ -39,6 +40,18 @@ class DetailBatch:
         if self._statistics is None:
             self._statistics = statistics_table(self.records)
         return self._statistics
+
+
+@dataclass
+class MessageBatch:
+    """One chunk of read messages (and the reads that ended in it), for the message tables."""
+
+    records: List[MessageRecord] = field(default_factory=list)
+    rejections: List[Rejection] = field(default_factory=list)
+    reads: List[Dict[str, Any]] = field(default_factory=list)  # rows of message_reads
+
+    def __len__(self) -> int:
+        return len(self.records) + len(self.rejections)
 
 
 def warm_up() -> None:
@@ -94,6 +107,11 @@ def message_fallbacks_table(records: List[MessageRecord]) -> pa.Table:
         parts.extend(fallback_parts)
     return _table({"message_id": ids, "campaign_id": campaigns, "channel": channels,
                    "fallback_message_id": fallback_ids, "fallback_parts": parts}, MESSAGE_FALLBACKS_SCHEMA)
+
+
+def message_reads_table(reads: List[Dict[str, Any]]) -> pa.Table:
+    return _table({name: [read[name] for read in reads] for name in MESSAGE_READS_SCHEMA.names},
+                  MESSAGE_READS_SCHEMA)
 
 
 def rejected_table(rejections: List[Rejection]) -> pa.Table:

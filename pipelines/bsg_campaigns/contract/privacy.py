@@ -50,7 +50,7 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$", re.ASCII)
 # The vendor's phone domain (100000000..999999999999999): 9 to 15 digits, E.164's maximum.
 _PHONE_DIGITS = re.compile(r"^[1-9][0-9]{8,14}$", re.ASCII)
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{9,15}(?![0-9])", re.ASCII)
-_SECRETS_FIX = (f"Set `{KEY_SETTING}` under [{SECTION}] in .dlt/secrets.toml (or "
+SECRETS_FIX = (f"Set `{KEY_SETTING}` under [{SECTION}] in .dlt/secrets.toml (or "
                 f"{SECTION.upper().replace('.', '__')}__{KEY_SETTING.upper()}) to 64 hex digits, e.g. the output "
                 "of `python -c \"import secrets; print(secrets.token_hex(32))\"`, and keep a copy: a lost key "
                 "cannot be recovered.")
@@ -65,21 +65,21 @@ def parse_key(value: Any) -> bytes:
     """The key's bytes from the setting's text; ConfigError naming the setting (never its value)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ConfigError(KEY_SETTING, f"`{KEY_SETTING}` is not set: recipient_mode `hash` needs a secret key.",
-                          fix=_SECRETS_FIX)
+                          fix=SECRETS_FIX)
     if not isinstance(value, str):
         raise ConfigError(KEY_SETTING, f"`{KEY_SETTING}` must be text (hex digits), not {type(value).__name__}.",
-                          fix=_SECRETS_FIX)
+                          fix=SECRETS_FIX)
     text = value.strip()
     if not _HEX.match(text) or len(text) % 2:
         raise ConfigError(KEY_SETTING, f"`{KEY_SETTING}` is not an even number of hex digits "
-                          f"({len(text)} characters).", fix=_SECRETS_FIX)
+                          f"({len(text)} characters).", fix=SECRETS_FIX)
     key = bytes.fromhex(text)
     if not KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
         raise ConfigError(KEY_SETTING, f"`{KEY_SETTING}` is {len(key)} bytes; it must be {KEY_BYTES} to "
-                          f"{MAX_KEY_BYTES} bytes ({2 * KEY_BYTES} to {2 * MAX_KEY_BYTES} hex digits).", fix=_SECRETS_FIX)
+                          f"{MAX_KEY_BYTES} bytes ({2 * KEY_BYTES} to {2 * MAX_KEY_BYTES} hex digits).", fix=SECRETS_FIX)
     if len(set(key)) < _MIN_DISTINCT_BYTES:
         raise ConfigError(KEY_SETTING, f"`{KEY_SETTING}` looks like a placeholder (only {len(set(key))} distinct "
-                          "bytes), not a random key.", fix=_SECRETS_FIX)
+                          "bytes), not a random key.", fix=SECRETS_FIX)
     return key
 
 

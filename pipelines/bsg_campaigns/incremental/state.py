@@ -62,6 +62,7 @@ class LastRun(TypedDict):
     failed: int
     listed: int
     requests: int
+    messages: NotRequired[Dict[str, int]]  # the `messages` setting: campaigns read, rows, requests, ...
 
 
 class SourceState(TypedDict):
@@ -74,6 +75,7 @@ class SourceState(TypedDict):
     retry: Dict[str, RetryEntry]  # {id: ...}
     last_run: NotRequired[LastRun]  # from the end of the first run on
     seen_extra_fields: NotRequired[List[str]]  # unknown detail fields already reported, sorted
+    messages: NotRequired[Dict[str, Any]]  # the `messages` setting; shape: incremental.messages.MessagesState
 
 
 @overload
