@@ -135,35 +135,31 @@ def floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
     return {**result, "arrow_from_records_s": round(arrow_s, 3)}
 
 
-MESSAGE_BATCH = 5_000  # records per batch handed to the message resources (10 pages of 500)
+MESSAGE_BATCH = 25_000  # records per MessageBatch: source.MESSAGE_BATCH_ROWS, what a run hands to dlt
 
 
 def message_source(records: List[Any], batch_size: int = MESSAGE_BATCH) -> Any:
-    """Message records in batches through the connector's message table resources (placeholder
-    until the wiring: arrow tables from contract.batches with the tables' merge keys)."""
+    """The connector's message table resources (`messages`, `message_fallbacks`, `message_reads`,
+    `rejected_records`: the same arrow builders, hints, merge keys) fed with `MessageBatch`es of
+    already parsed records, one `message_reads` row per campaign in the batch that ends it."""
     import dlt
 
-    from bsg_campaigns.contract import tables
-    from bsg_campaigns.contract.batches import message_fallbacks_table, messages_table
+    import bsg_campaigns.source as source_module
+    from bsg_campaigns.contract.batches import MessageBatch
 
-    def batches() -> Iterator[List[Any]]:
+    @dlt.resource(name="campaign_details", selected=False)
+    def details() -> Iterator[Any]:
         for start in range(0, len(records), batch_size):
-            yield records[start:start + batch_size]
-
-    @dlt.resource(name=tables.MESSAGES, write_disposition="merge", primary_key=list(tables.MESSAGES_KEY))
-    def messages() -> Iterator[Any]:
-        for batch in batches():
-            yield messages_table(batch)
-
-    @dlt.resource(name=tables.MESSAGE_FALLBACKS, write_disposition="merge",
-                  primary_key=list(tables.MESSAGE_FALLBACKS_KEY))
-    def message_fallbacks() -> Iterator[Any]:
-        for batch in batches():
-            yield message_fallbacks_table(batch)
+            chunk = records[start:start + batch_size]
+            ended = sorted({r.campaign_id for r in chunk})
+            reads = [{"campaign_id": cid, "read_at": chunk[0].fetched_at, "messages": 0, "rejected": 0, "pages": 0,
+                      "complete": True, "matches_statistics": None} for cid in ended]
+            yield MessageBatch(records=chunk, reads=reads)
 
     @dlt.source(name="bsg_message_load_bench", max_table_nesting=0)
     def source() -> Any:
-        return messages, message_fallbacks
+        return (details, details | source_module.messages, details | source_module.message_fallbacks,
+                details | source_module.message_reads, details | source_module.rejected_records)
 
     return source()
 
@@ -173,8 +169,12 @@ def messages_connector(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
     from bsg_campaigns.contract import batches
 
     arrow: Dict[str, float] = {}
-    for name in ("messages_table", "message_fallbacks_table"):
-        setattr(batches, name, _timed(getattr(batches, name), arrow, name))
+    import bsg_campaigns.source as source_module
+
+    for name in ("messages_table", "message_fallbacks_table", "message_reads_table", "rejected_table"):
+        wrapped = _timed(getattr(batches, name), arrow, name)
+        setattr(batches, name, wrapped)
+        setattr(source_module, name, wrapped)  # the transformers look them up in source's namespace
     workdir = Path(p["workdir"])
     pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=str(workdir / "load.duckdb"),
                              pipeline_name="bsg_message_load_bench")
