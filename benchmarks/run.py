@@ -76,13 +76,15 @@ class Sizes:
     msg_memory_campaigns: Tuple[int, ...] = (2, 10, 20)
     msg_load_rows: int = 1_000_000
     msg_from_2020_campaigns: int = 2_000  # target 6's re-run of the campaign target, listed from 2020
+    msg_profile_campaigns: int = 4  # ~0.4 M messages, sampled (benchmarks/sampler.py)
 
 
 QUICK = Sizes(t1_campaigns=100, slow_baseline_campaigns=50, sweep_campaigns=100, sweep_concurrency=(16,),
               cap_campaigns=40, cap_rate=50.0, cap_concurrency=(16,), load_campaigns=1_000,
               memory_campaigns=(200, 400), incr_campaigns=200, incr_history_days=40.0,
               models_campaigns=20_000, models_seed_campaigns=500, msg_campaign_size=2_000, msg_campaigns=3,
-              msg_memory_campaigns=(1, 3), msg_load_rows=5_000, msg_from_2020_campaigns=100)
+              msg_memory_campaigns=(1, 3), msg_load_rows=5_000, msg_from_2020_campaigns=100,
+              msg_profile_campaigns=1)
 
 
 def log(message: str) -> None:
@@ -409,6 +411,38 @@ class Bench:
             "pass_memory": bool(ok_peaks and max(ok_peaks) <= 500 and growth is not None and growth <= 1.25),
         }
 
+    def target6_profile(self) -> None:
+        """Where a message run's time goes: the connector through its API (`runner.run`, models
+        included) on msg_profile_campaigns campaigns, every thread's stack sampled every 10 ms,
+        with dlt's step times and both processes' CPU."""
+        from benchmarks import stacks
+
+        sz = self.sizes
+        wd = self.workdir / "t6_profile"
+        log(f"target 6: profile of a message run, {sz.msg_profile_campaigns} campaigns")
+        source = {"messages": True, "message_page_size": PAGE_SIZE, "recipient_mode": "hash",
+                  "recipient_hash_key": MESSAGE_HASH_KEY}
+        profile = wd / "stacks.txt"
+        with self._message_sim("profile_sim", sz.msg_profile_campaigns) as sim:
+            plan = sim.plan
+            out = self._connector_profiled(sim, wd, source, profile)
+        out.update(messages_needed=plan["messages"], message_pages_needed=plan["message_pages"],
+                   messages=(out.get("table_rows") or {}).get("messages"))
+        summary: Dict[str, Any] = {}
+        if profile.exists():
+            summary = {"all": stacks.summarise(str(profile), 20),
+                       "message_workers": stacks.summarise(str(profile), 20, thread="bsg-messages"),
+                       "main": stacks.summarise(str(profile), 20, thread="MainThread")}
+        self.results["target6_profile"] = {"run": _per_message(out), "plan": plan, "stacks": summary}
+
+    def _connector_profiled(self, sim: SimProcess, wd: Path, source: Dict[str, Any], profile: Path) -> Dict[str, Any]:
+        params = {"base_url": sim.base_url, "api_key": sim.api_key, "concurrency": 16, "build_models": True,
+                  "workdir": str(wd / "connector"), "duckdb_path": str(wd / "connector.duckdb"),
+                  "source": {"start_date": LIST_START, "page_size": PAGE_SIZE, **source},
+                  "profile": str(profile), "count_tables": list(MESSAGE_TABLES)}
+        return self._measure(sim, "connector_profiled", lambda: run_child("connector_profiled", "benchmarks.connector_run",
+                                                                          params, wd, timeout=1800.0), PAGE_SIZE)
+
     def target6_load(self) -> None:
         """The messages load path: N parsed message rows -> committed tables through the connector's
         message resources and dlt, against a raw duckdb insert of the same arrow table."""
@@ -603,7 +637,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     steps: List[Tuple[str, Callable[[], None]]] = [("1", bench.target1), ("1", bench.target1_sweep),
                                                    ("2", bench.target2), ("3", bench.target3),
                                                    ("4", lambda: bench.target4(args.t4_source)), ("5", bench.target5),
-                                                   ("6", bench.target6_load), ("6", bench.target6),
+                                                   ("6", bench.target6_profile), ("6", bench.target6_load),
+                                                   ("6", bench.target6),
                                                    ("6", bench.target6_from_2020)]
     log(f"scratch dir {scratch}; results -> {out_dir}")
     selected = [step for target, step in steps if target in targets]
