@@ -151,6 +151,7 @@ class Bench:
         here = wd / name
 
         def run() -> Any:
+            shutil.rmtree(here, ignore_errors=True)  # a first run: no state or file from an earlier invocation
             result = run_process(name, [cli, "run", "--json", "--pipelines-dir", str(here / "pipelines")], here,
                                  env=env, timeout=1800.0, stdout_name=f"{name}.json")
             if result.ok:
