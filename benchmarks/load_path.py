@@ -59,42 +59,57 @@ def _time_arrow_builders(bucket: Dict[str, float]) -> None:
 
 def records_source(records: List[Any], batch_size: int = 2000) -> Any:
     """The connector's table resources fed with `DetailBatch`es of already parsed records."""
-    import dlt
-
     import bsg_campaigns
     from bsg_campaigns.contract.batches import DetailBatch
 
-    @dlt.resource(name="campaign_details", selected=False)
     def details() -> Iterator[Any]:
         for start in range(0, len(records), batch_size):
             yield DetailBatch(records=records[start:start + batch_size])
 
-    @dlt.source(name="bsg_load_bench", max_table_nesting=0)
+    return _batch_source("bsg_load_bench", details, (
+        bsg_campaigns.campaigns, bsg_campaigns.campaign_statistics, bsg_campaigns.campaign_statistics_history,
+        bsg_campaigns.rejected_records))
+
+
+def _batch_source(name: str, batches: Any, transformers: Any) -> Any:
+    """A dlt source: `batches` (a generator function) as an unselected parent resource, piped into
+    each of the connector's `transformers`."""
+    import dlt
+
+    details = dlt.resource(batches, name="campaign_details", selected=False)
+
+    @dlt.source(name=name, max_table_nesting=0)
     def source() -> Any:
-        return (details, details | bsg_campaigns.campaigns, details | bsg_campaigns.campaign_statistics,
-                details | bsg_campaigns.campaign_statistics_history, details | bsg_campaigns.rejected_records)
+        return (details, *(details | transformer for transformer in transformers))
 
     return source()
 
 
 def connector(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
-    from bsg_campaigns.app.runner import make_pipeline
-
     arrow: Dict[str, float] = {}
     _time_arrow_builders(arrow)
+    return _timed_load(p, "bsg_load_bench", records_source(records, int(p.get("batch_size", 2000))), arrow,
+                       ("campaigns", "campaign_statistics", "campaign_statistics_history"))
+
+
+def _timed_load(p: Dict[str, Any], pipeline_name: str, source: Any, arrow: Dict[str, float],
+                tables: Any) -> Dict[str, Any]:
+    """`source` into a pipeline made by `runner.make_pipeline`, timed from the first batch to the
+    committed load and split by step; `arrow`: the builders' time, filled during the run."""
+    from bsg_campaigns.app.runner import make_pipeline
+
     workdir = Path(p["workdir"])
     pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=str(workdir / "load.duckdb"),
-                             pipeline_name="bsg_load_bench")
+                             pipeline_name=pipeline_name)
     started = time.perf_counter()
-    info = pipeline.run(records_source(records, int(p.get("batch_size", 2000))))
+    info = pipeline.run(source)
     wall = time.perf_counter() - started
     phases = {step.step: round((step.finished_at - step.started_at).total_seconds(), 3)
               for step in pipeline.last_trace.steps if step.finished_at}
     jobs = _load_jobs(info)
     arrow_s = sum(arrow.values())
     with pipeline.sql_client() as client:
-        counts = {t: client.execute_sql(f"select count(*) from {t}")[0][0]
-                  for t in ("campaigns", "campaign_statistics", "campaign_statistics_history")}
+        counts = {t: client.execute_sql(f"select count(*) from {t}")[0][0] for t in tables}
     return {"wall_s": wall, "rows": counts,
             "breakdown_s": {"arrow_conversion": round(arrow_s, 3),
                             "dlt_extract_excl_arrow": round(phases.get("extract", 0) - arrow_s, 3),
@@ -142,12 +157,9 @@ def message_source(records: List[Any], batch_size: int = MESSAGE_BATCH) -> Any:
     """The connector's message table resources (`messages`, `message_fallbacks`, `message_reads`,
     `rejected_records`: the same arrow builders, hints, merge keys) fed with `MessageBatch`es of
     already parsed records, one `message_reads` row per campaign in the batch that ends it."""
-    import dlt
-
     import bsg_campaigns.source as source_module
     from bsg_campaigns.contract.batches import MessageBatch
 
-    @dlt.resource(name="campaign_details", selected=False)
     def details() -> Iterator[Any]:
         for start in range(0, len(records), batch_size):
             chunk = records[start:start + batch_size]
@@ -156,44 +168,22 @@ def message_source(records: List[Any], batch_size: int = MESSAGE_BATCH) -> Any:
                       "complete": True, "matches_statistics": None} for cid in ended]
             yield MessageBatch(records=chunk, reads=reads)
 
-    @dlt.source(name="bsg_message_load_bench", max_table_nesting=0)
-    def source() -> Any:
-        return (details, details | source_module.messages, details | source_module.message_fallbacks,
-                details | source_module.message_reads, details | source_module.rejected_records)
-
-    return source()
+    return _batch_source("bsg_message_load_bench", details, (
+        source_module.messages, source_module.message_fallbacks, source_module.message_reads,
+        source_module.rejected_records))
 
 
 def messages_connector(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
-    from bsg_campaigns.app.runner import make_pipeline
+    import bsg_campaigns.source as source_module
     from bsg_campaigns.contract import batches
 
     arrow: Dict[str, float] = {}
-    import bsg_campaigns.source as source_module
-
     for name in ("messages_table", "message_fallbacks_table", "message_reads_table", "rejected_table"):
         wrapped = _timed(getattr(batches, name), arrow, name)
         setattr(batches, name, wrapped)
         setattr(source_module, name, wrapped)  # the transformers look them up in source's namespace
-    workdir = Path(p["workdir"])
-    pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=str(workdir / "load.duckdb"),
-                             pipeline_name="bsg_message_load_bench")
-    started = time.perf_counter()
-    info = pipeline.run(message_source(records, int(p.get("batch_size", MESSAGE_BATCH))))
-    wall = time.perf_counter() - started
-    phases = {step.step: round((step.finished_at - step.started_at).total_seconds(), 3)
-              for step in pipeline.last_trace.steps if step.finished_at}
-    jobs = _load_jobs(info)
-    arrow_s = sum(arrow.values())
-    with pipeline.sql_client() as client:
-        counts = {t: client.execute_sql(f"select count(*) from {t}")[0][0] for t in ("messages", "message_fallbacks")}
-    return {"wall_s": wall, "rows": counts,
-            "breakdown_s": {"arrow_conversion": round(arrow_s, 3),
-                            "dlt_extract_excl_arrow": round(phases.get("extract", 0) - arrow_s, 3),
-                            "normalize": phases.get("normalize"), "load": phases.get("load"),
-                            "load_copy_jobs": jobs["copy"], "load_merge_sql": jobs["sql"],
-                            "other": round(wall - sum(phases.get(k, 0) for k in ("extract", "normalize", "load")), 3)},
-            "arrow_by_table_s": {k: round(v, 3) for k, v in arrow.items()}, "load_jobs": jobs["by_table"]}
+    return _timed_load(p, "bsg_message_load_bench", message_source(records, int(p.get("batch_size", MESSAGE_BATCH))),
+                       arrow, ("messages", "message_fallbacks"))
 
 
 def messages_floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:

@@ -261,7 +261,11 @@ def _target2(t2: Dict[str, Any]) -> List[str]:
     out = ["## Target 2 — load path", "",
            f"{c.get('campaigns', 0):,} parsed campaigns; rows: {c.get('rows')}; arrow tables built from the "
            f"records in one go: {f.get('arrow_from_records_s')} s.", ""]
-    out += _table(["path", "seconds", "peak RSS MB"], rows)
+    return out + _table(["path", "seconds", "peak RSS MB"], rows) + _load_breakdown(c)
+
+
+def _load_breakdown(c: Dict[str, Any]) -> List[str]:
+    out: List[str] = []
     bd = c.get("breakdown_s") or {}
     if bd:
         out += ["Where the connector path's time goes: " + ", ".join(f"{k} {v} s" for k, v in bd.items()), ""]
@@ -403,13 +407,7 @@ def _target6_load(t6l: Dict[str, Any]) -> List[str]:
          _f(f.get("peak_rss_mb"), 0)],
         ["bsg-campaigns path: MessageBatches → connector transformers → dlt extract/normalize/load",
          _f(c.get("wall_s"), 2), _f(c.get("peak_rss_mb"), 0)]])
-    bd = c.get("breakdown_s") or {}
-    if bd:
-        out += ["Where the connector path's time goes: " + ", ".join(f"{k} {v} s" for k, v in bd.items()), ""]
-    jobs = c.get("load_jobs") or {}
-    if jobs:
-        out += ["Load jobs: " + ", ".join(f"{k} {v} s" for k, v in jobs.items()), ""]
-    return out
+    return out + _load_breakdown(c)
 
 
 def _target6_from_2020(t6c: Dict[str, Any]) -> List[str]:
