@@ -1,4 +1,4 @@
-"""All four tables exist with their declared column types after the first run, even when that run
+"""All seven tables (the message tables empty while the `messages` setting is off) exist with their declared column types after the first run, even when that run
 rejected nothing or found nothing at all, on DuckDB and PostgreSQL; rows rejected later land in
 the table the first run created. Queries here go straight to SQL (no "missing table means []")."""
 
@@ -32,6 +32,18 @@ DUCKDB_COLUMNS: Dict[str, List[Tuple[str, str, str]]] = {
                   ("fetched_at", _TS, _NN), ("extra_fields", "JSON", "YES")],
     "rejected_records": [("campaign_id", "BIGINT", "YES"), ("fetched_at", _TS, _NN), ("reason", "VARCHAR", _NN),
                          ("payload", "VARCHAR", "YES")],
+    "message_fallbacks": [("message_id", "BIGINT", _NN), ("campaign_id", "BIGINT", _NN), ("channel", "VARCHAR", _NN),
+                          ("fallback_message_id", "BIGINT", _NN), ("fallback_parts", "BIGINT", "YES")],
+    "message_reads": [("campaign_id", "BIGINT", _NN), ("read_at", _TS, _NN), ("messages", "BIGINT", _NN),
+                      ("rejected", "BIGINT", _NN), ("pages", "BIGINT", _NN), ("complete", "BOOLEAN", _NN),
+                      ("matches_statistics", "BOOLEAN", "YES")],
+    "messages": [("message_id", "BIGINT", _NN), ("campaign_id", "BIGINT", _NN), ("reference_id", "VARCHAR", "YES"),
+                 ("channel", "VARCHAR", "YES"), ("source", "VARCHAR", "YES"), ("status", "VARCHAR", _NN),
+                 ("recipient", "VARCHAR", "YES"), ("recipient_scheme", "VARCHAR", _NN), ("country", "VARCHAR", "YES"),
+                 ("parts", "BIGINT", "YES"), ("sender", "VARCHAR", "YES"), ("created_at", _TS, "YES"),
+                 ("sent_at", _TS, "YES"), ("delivered_at", _TS, "YES"), ("price", "DECIMAL(38,7)", "YES"),
+                 ("currency", "VARCHAR", "YES"), ("validity_hours", "BIGINT", "YES"), ("text", "VARCHAR", "YES"),
+                 ("rcs_options", "JSON", "YES"), ("fetched_at", _TS, _NN), ("extra_fields", "JSON", "YES")],
 }
 _PG_TYPES = {"BIGINT": "bigint", "VARCHAR": "character varying", "BOOLEAN": "boolean", _TS: "timestamp with time zone",
              "DECIMAL(38,7)": "numeric(38,7)", "JSON": "jsonb"}
@@ -66,7 +78,7 @@ def reject_one_later(harness: Harness, sim: Simulator) -> None:
         (90000007, "statistics.delivered is not an integer: '12a'", BAD)]
 
 
-def test_a_first_run_that_found_nothing_creates_all_four_typed_tables(tmp_path) -> None:
+def test_a_first_run_that_found_nothing_creates_all_seven_typed_tables(tmp_path) -> None:
     with Simulator(SimulatorConfig(seed=5, campaigns=0, new_per_day=0.0)).start() as empty:
         harness = Harness(tmp_path, empty)
         report = harness.run()

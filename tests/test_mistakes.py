@@ -101,6 +101,22 @@ MISTAKES: List[Mistake] = [
             says=["`batch_size` must be a whole number, got 'many'", "/.dlt/config.toml)"]),
     Mistake("memory limit not a size", env={"SOURCES__BSG__DUCKDB_LOAD_MEMORY_LIMIT": "lots"},
             says=["`duckdb_load_memory_limit` 'lots' is not a size", "1GB"]),
+    # message-level settings (checked when messages are on; a key never shown)
+    Mistake("messages not a flag", env={"SOURCES__BSG__MESSAGES": "yes please"},
+            says=["`messages`", "SOURCES__BSG__MESSAGES"]),
+    Mistake("message page size too small", config_toml=_toml(messages="true", message_page_size="10"),
+            says=["`message_page_size` must be between 30 and 500", "got 10", ".dlt/config.toml"]),
+    Mistake("negative mismatch rereads", env={"SOURCES__BSG__MESSAGE_MISMATCH_REREADS": "-1"},
+            says=["`message_mismatch_rereads` must be between 0 and 100"]),
+    Mistake("recipient mode typo", config_toml=_toml(messages="true", recipient_mode='"hashed"'),
+            says=["`recipient_mode` must be one of hash, raw, last_digits, drop", "'hashed'", ".dlt/config.toml"]),
+    Mistake("hash key too short", env={"SOURCES__BSG__MESSAGES": "true", "SOURCES__BSG__RECIPIENT_HASH_KEY": "abcd1234"},
+            says=["`recipient_hash_key` is 4 bytes", "SOURCES__BSG__RECIPIENT_HASH_KEY", "token_hex(32)"]),
+    Mistake("too many last digits", config_toml=_toml(messages="true", recipient_mode='"last_digits"',
+                                                      recipient_last_digits="9"),
+            says=["`recipient_last_digits` must be between 1 and 6", "got 9"]),
+    Mistake("message text flag text", config_toml=_toml(store_message_text='"sometimes"'),
+            says=["`store_message_text`", ".dlt/config.toml"]),
     Mistake("TOML syntax error", config_toml="[sources.bsg]\nconcurrency = \n", says=["config.toml", "line 2"]),
     # the api key
     Mistake("api key missing", env={"SOURCES__BSG__API_KEY": None},
@@ -195,6 +211,7 @@ def test_mistake_is_answered_in_one_paragraph(answers, mistake: Mistake):
     for fragment in mistake.says:
         assert fragment in output, f"{fragment!r} not in {output!r}"
     assert api_key not in output and "live_wrong_key_0123456789" not in output
+    assert "abcd1234" not in output  # the hash key
 
 
 def test_dlt_own_tables_under_the_source_are_not_mistakes(tmp_path):

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, List, NotRequired, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from bsg_campaigns.incremental.state import STATE_VERSION, SourceState
+from bsg_campaigns.contract.privacy import generate_key, key_fingerprint
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
 from conftest import Harness
@@ -54,9 +55,10 @@ def test_the_committed_state_is_a_source_state(tmp_path):
         sim.put_detail(90000003, '{"data": {"id": 90000003, "statistics": {"delivered": "12a"}}}',
                        created_at="2026-10-30 11:00:00", type="sms")
         harness = Harness(tmp_path, sim)
-        harness.run()
+        key = generate_key()
+        harness.run(messages=True, recipient_hash_key=key)
         sim.advance(hours=6)
-        second = harness.run()
+        second = harness.run(messages=True, recipient_hash_key=key)
         committed = json.loads(json.dumps(harness.source_state))  # what the destination holds
 
     assert _problems(committed, SourceState, "state") == []
@@ -68,6 +70,8 @@ def test_the_committed_state_is_a_source_state(tmp_path):
     assert committed["retry"]["90000003"]["reason"] == "statistics.delivered is not an integer: '12a'"
     assert committed["seen_extra_fields"] == sorted(committed["seen_extra_fields"]) != []
     assert committed["last_run"]["mode"] == "incremental"
+    assert committed["messages"]["read"] and committed["messages"]["key_fingerprint"] == key_fingerprint(
+        bytes.fromhex(key))
     assert committed["last_run"]["refreshed"] == second.refreshed > 0
     assert committed["last_run"]["server_now"] == second.server_now
     for entry in committed["open"].values():  # times are ISO UTC

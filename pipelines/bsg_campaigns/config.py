@@ -104,7 +104,8 @@ class SourceSettings(BaseConfiguration):
         try:
             self._validate()
         except ConfigError as exc:  # name where the bad value was typed
-            raise ConfigError(exc.setting, exc.problem, origin=setting_origin(exc.setting, pipeline_name)) from None
+            raise ConfigError(exc.setting, exc.problem, origin=setting_origin(exc.setting, pipeline_name),
+                              fix=exc.fix) from None
 
     def _validate(self) -> None:
         if self.api_key is not None and not str(self.api_key).strip():
@@ -198,7 +199,7 @@ def resolve_settings(pipeline_name: Optional[str] = None, **explicit: Any) -> So
         if exc.setting not in explicit:
             raise
         # an argument wins over every provider: never name a file that also sets it as the origin
-        raise ConfigError(exc.setting, exc.problem) from None
+        raise ConfigError(exc.setting, exc.problem, fix=exc.fix) from None
     except ConfigValueCannotBeCoercedException as exc:
         raise coercion_error(exc, pipeline_name) from None
     except ValueNotSecretException:

@@ -57,7 +57,7 @@ class ConfigError(UserError, ValueError):
 
     def __init__(self, setting: str, problem: str, section: str = SECTION, origin: Optional[str] = None,
                  fix: Optional[str] = None) -> None:
-        self.setting, self.problem, self.section = setting, problem, section
+        self.setting, self.problem, self.section, self.fix = setting, problem, section, fix
         if fix is None:
             env = f"{section}.{setting}".upper().replace(".", "__")
             toml = "secrets.toml" if setting in defaults.SECRET_SETTINGS else "config.toml"

@@ -19,7 +19,7 @@ from bsg_campaigns.contract.batches import (DetailBatch, MessageBatch, campaigns
 from bsg_campaigns.api.client import BsgClient, RetryPolicy
 from bsg_campaigns.config import SourceSettings, as_keyword_arguments, parse_date_setting
 from bsg_campaigns.exceptions import ConfigError
-from bsg_campaigns.extract.discovery import creation_windows, list_campaigns
+from bsg_campaigns.extract.discovery import creation_windows, list_many
 from bsg_campaigns.extract.fetch import DetailFetcher, FetchResult
 from bsg_campaigns.extract.messages import CampaignRead, MessageReader, PageRead
 from bsg_campaigns.load.steps import active_pipeline, check_duckdb_catalog, for_destination
@@ -98,7 +98,8 @@ def bsg_source(
                           max_retry_after_seconds=settings.max_retry_after_seconds,
                           timeout_seconds=settings.request_timeout_seconds),
         max_requests_per_second=settings.max_requests_per_second or None,
-        pool_size=settings.concurrency + 2,
+        # the listing and the detail fetcher (or the message reader) each keep `concurrency` in flight
+        pool_size=2 * settings.concurrency + 2,
     )
     details = campaign_details(client, settings, report if report is not None else RunReport(),
                                [int(i) for i in campaign_ids or []], backfill)
@@ -215,8 +216,7 @@ def _read_messages(reader: MessageReader, reads: List[PlannedRead], outcomes: Li
             batch.rejections.extend(page.rejections)
             report.messages["pages"] += 1
             report.messages["rows"] += len(page.records)
-            report.messages["rejected"] += len(page.rejections)
-            report.rejected += len(page.rejections)
+            report.messages["rejected"] += len(page.rejections)  # report.rejected counts campaigns
         else:
             outcomes.append(_finished(event, planned[event.campaign_id], tallies.pop(event.campaign_id),
                                       loaded.pop(event.campaign_id, [0, 0]), batch))
@@ -255,23 +255,27 @@ def _plan(state: SourceState, settings: SourceSettings, policy: RefreshPolicy, c
         report.to_refresh = len(refresh)
         yield from refresh
     first_start = settings.first_run_start or now - timedelta(days=defaults.DEFAULT_START_DAYS_BACK)
+    jobs = []
     for campaign_type in _resolved(settings.types):
         if backfill is None:
             start, end = listing_start(state, campaign_type, first_start, policy), now + LIST_END_MARGIN
         else:
             start, end = backfill[0] or first_start, backfill[1] or now + LIST_END_MARGIN
-        listed = outcome.listed.setdefault(campaign_type, {})
-        for window in creation_windows(start, end, settings.list_window_months, settings.tz):
-            for item in list_campaigns(client, campaign_type, window, page_size=settings.page_size,
-                                       tz=settings.tz):
-                listed[item.campaign_id] = item.created_at
-                report.listed[campaign_type] = len(listed)
-                if backfill is not None:
-                    outcome.backfilled.add(item.campaign_id)
-                    yield item.campaign_id
-                elif not already_known(state, campaign_type, item.campaign_id):
-                    outcome.new.add(item.campaign_id)
-                    yield item.campaign_id
+        outcome.listed.setdefault(campaign_type, {})
+        jobs += [(campaign_type, window)
+                 for window in creation_windows(start, end, settings.list_window_months, settings.tz)]
+    # every type's windows at once: a first run from 2020 lists 56 mostly empty windows
+    for campaign_type, item in list_many(client, jobs, page_size=settings.page_size, tz=settings.tz,
+                                         concurrency=settings.concurrency):
+        listed = outcome.listed[campaign_type]
+        listed[item.campaign_id] = item.created_at
+        report.listed[campaign_type] = len(listed)
+        if backfill is not None:
+            outcome.backfilled.add(item.campaign_id)
+            yield item.campaign_id
+        elif not already_known(state, campaign_type, item.campaign_id):
+            outcome.new.add(item.campaign_id)
+            yield item.campaign_id
 
 
 def _record(result: FetchResult, outcome: RunOutcome, batch: DetailBatch, report: RunReport,

@@ -41,3 +41,21 @@
     {%- endfor %}
     cast(count(*) as bigint) as status_rows
 {%- endmacro %}
+
+{% macro status_in_bucket(column, bucket) -%}
+    {#- (<column> in ('delivered', 'read')): one message's status falls in a bucket (the message
+        marts count rows, where the campaign marts add pivot columns) -#}
+    ({{ column }} in ({{ sql_strings(var('bsg_campaigns_message_status_buckets')[bucket]) }}))
+{%- endmacro %}
+
+{% macro bucket_counts(column) -%}
+    {#- the select-list entries delivered, read, failed, pending, unknown_messages, other_messages:
+        messages per bucket of the status column `column` (one row per message; other = a status
+        in no bucket), as BIGINT -#}
+    cast(sum(case when {{ status_in_bucket(column, 'delivered') }} then 1 else 0 end) as bigint) as delivered,
+    cast(sum(case when {{ column }} = 'read' then 1 else 0 end) as bigint) as read,
+    cast(sum(case when {{ status_in_bucket(column, 'failed') }} then 1 else 0 end) as bigint) as failed,
+    cast(sum(case when {{ status_in_bucket(column, 'pending') }} then 1 else 0 end) as bigint) as pending,
+    cast(sum(case when {{ status_in_bucket(column, 'unknown') }} then 1 else 0 end) as bigint) as unknown_messages,
+    cast(sum(case when {{ column }} not in ({{ sql_strings(message_statuses()) }}) then 1 else 0 end) as bigint) as other_messages
+{%- endmacro %}

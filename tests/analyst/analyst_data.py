@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -81,6 +81,24 @@ class Dataset:
     statistics: List[Dict[str, Any]]
     history: List[Dict[str, Any]]
     rejected: Optional[List[Dict[str, Any]]] = None
+    # The message-level tables: loaded (empty by default) like every connector run loads them.
+    messages: List[Dict[str, Any]] = field(default_factory=list)
+    message_fallbacks: List[Dict[str, Any]] = field(default_factory=list)
+    message_reads: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def message_row(message_id: int, campaign_id: int, channel: str, status: str, **fields: Any) -> Dict[str, Any]:
+    """A `messages` row: every column NULL but the keys, the status and its scheme."""
+    row: Dict[str, Any] = {name: None for name in tables.MESSAGES_SCHEMA.names}
+    row.update(message_id=message_id, campaign_id=campaign_id, channel=channel, status=status,
+               recipient_scheme="raw", fetched_at=utc(2024, 5, 10, 12))
+    row.update(fields)
+    return row
+
+
+def message_read(campaign_id: int, messages: int, complete: bool = True) -> Dict[str, Any]:
+    return {"campaign_id": campaign_id, "read_at": utc(2024, 5, 10, 11), "messages": messages, "rejected": 0,
+            "pages": 1, "complete": complete, "matches_statistics": None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,7 +196,11 @@ def bad_dataset() -> Dataset:
         + stats(999, "rcs", {"delivered": 1})  # statistics_without_campaign
     )
     hist = history(stats(12, "rcs", {"delivered": -1}), utc(2024, 5, 2))
-    return Dataset(campaigns, statistics, hist)
+    # messages_match_statistics: 17 (settled) read completely, 1 delivered message against 7 + 3 sent;
+    # messages_match_statistics_open: 18 (no finished_at: open) read completely, no message at all
+    messages = [message_row(1701, 17, "rcs", "delivered")]
+    reads = [message_read(17, 1), message_read(18, 0)]
+    return Dataset(campaigns, statistics, hist, messages=messages, message_reads=reads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,6 +212,11 @@ def arrow(rows: List[Dict[str, Any]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
+MESSAGE_TABLES = ((tables.MESSAGES, tables.MESSAGES_SCHEMA, tables.MESSAGES_COLUMNS),
+                  (tables.MESSAGE_FALLBACKS, tables.MESSAGE_FALLBACKS_SCHEMA, tables.MESSAGE_FALLBACKS_COLUMNS),
+                  (tables.MESSAGE_READS, tables.MESSAGE_READS_SCHEMA, tables.MESSAGE_READS_COLUMNS))
+
+
 def load(pipeline: dlt.Pipeline, data: Dataset) -> None:
     resources = [
         dlt.resource(arrow(data.campaigns, tables.CAMPAIGNS_SCHEMA), name=tables.CAMPAIGNS,
@@ -199,6 +226,9 @@ def load(pipeline: dlt.Pipeline, data: Dataset) -> None:
         dlt.resource(arrow(data.history, tables.HISTORY_SCHEMA), name=tables.CAMPAIGN_STATISTICS_HISTORY,
                      columns=tables.HISTORY_COLUMNS, write_disposition="append"),
     ]
+    message_rows = (data.messages, data.message_fallbacks, data.message_reads)
+    resources += [dlt.resource(arrow(rows, schema), name=name, columns=columns, write_disposition="replace")
+                  for rows, (name, schema, columns) in zip(message_rows, MESSAGE_TABLES)]
     if data.rejected is not None:
         resources.append(
             dlt.resource(arrow(data.rejected, tables.REJECTED_SCHEMA), name=tables.REJECTED_RECORDS,

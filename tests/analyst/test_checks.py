@@ -20,8 +20,10 @@ EXPECTED_BAD = {
     "rates_out_of_range": ("error", 5),
     "currency_code": ("error", 2),  # 15 'usd', 16 NULL with a price
     "done_but_pending": ("error", 1),  # 17: done 216 h before its fetch, 3 sent
+    "messages_match_statistics": ("error", 2),  # 17 (settled): delivered 1 message vs 7, sent 0 vs 3
     "unknown_message_statuses": ("warning", 1),  # 'clicked'
     "statistics_without_campaign": ("warning", 1),  # 999
+    "messages_match_statistics_open": ("warning", 2),  # 18 (open): no message vs delivered 2, clicked 2
     "empty_run": ("warning", 1),  # 5 listed, 0 loaded
 }
 
@@ -132,14 +134,14 @@ def test_check_context_revalidated_at_run_time(clean_duckdb):
 def test_report_text_and_dict(bad_report, clean_report):
     text = bad_report.to_text()
     lines = text.splitlines()
-    assert lines[0] == "data-quality checks: 10 run, 7 failed, 3 warning(s)"
+    assert lines[0] == "data-quality checks: 12 run, 8 failed, 4 warning(s)"
     assert any(line.startswith("  FAIL unique_campaign_id: 1 offending row(s)") for line in lines)
     assert any(line.startswith("  WARN empty_run: 1 offending row(s)") for line in lines)
     assert all(len(line) < 240 for line in lines)
-    assert clean_report.to_text().splitlines()[0] == "data-quality checks: 10 run, 0 failed, 0 warning(s)"
+    assert clean_report.to_text().splitlines()[0] == "data-quality checks: 12 run, 0 failed, 0 warning(s)"
     assert clean_report.to_text().splitlines()[1].startswith("  ok   unique_campaign_id, ")
     as_dict = json.loads(json.dumps(bad_report.to_dict()))
-    assert as_dict["ok"] is False and as_dict["failures"] == 7 and as_dict["warnings"] == 3
+    assert as_dict["ok"] is False and as_dict["failures"] == 8 and as_dict["warnings"] == 4
     assert as_dict["context"] == {"refresh_window_hours": 168, "campaigns_listed": 5, "campaigns_loaded": 0}
     currency = next(r for r in as_dict["results"] if r["name"] == "currency_code")
     assert currency["outcome"] == "FAIL" and currency["severity"] == "error"

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from conftest import Harness
+from bsg_campaigns.contract.privacy import generate_key
 from bsg_campaigns import settings
 from bsg_campaigns.analyst import docs, sqlcompile
 from bsg_campaigns.analyst.exceptions import ColumnDocsError
@@ -50,6 +51,9 @@ DLT_HINTS = {
     tables.CAMPAIGN_STATISTICS: tables.STATISTICS_COLUMNS,
     tables.CAMPAIGN_STATISTICS_HISTORY: tables.HISTORY_COLUMNS,
     tables.REJECTED_RECORDS: tables.REJECTED_COLUMNS,
+    tables.MESSAGES: tables.MESSAGES_COLUMNS,
+    tables.MESSAGE_FALLBACKS: tables.MESSAGE_FALLBACKS_COLUMNS,
+    tables.MESSAGE_READS: tables.MESSAGE_READS_COLUMNS,
 }
 
 Warehouse = Dict[str, List[Tuple[str, str]]]
@@ -61,7 +65,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     simulator = Simulator(SimulatorConfig(seed=11, campaigns=40)).start()
     try:
         harness = Harness(tmp_path_factory.mktemp("column_docs"), simulator)
-        harness.run(build_models=True)
+        harness.run(build_models=True, messages=True, recipient_hash_key=generate_key())
         rows = harness.query(
             "select table_name, column_name, data_type from information_schema.columns"
             f" where table_schema = '{harness.pipeline.dataset_name}' order by table_name, ordinal_position"

@@ -29,6 +29,7 @@ import yaml
 from bsg_campaigns import settings
 from bsg_campaigns.analyst import models, sqlcompile
 from bsg_campaigns.analyst.models import run_checks
+from bsg_campaigns.contract.privacy import generate_key
 from bsg_campaigns.app.runner import make_pipeline
 
 from .analyst_data import clean_dataset, load
@@ -106,11 +107,12 @@ def loaded(tmp_path_factory) -> Path:
         harness = Harness(root, simulator)
         harness.pipeline = make_pipeline(pipelines_dir=str(root / "pipelines"), duckdb_path=str(harness.db_path),
                                          pipeline_name="bsg_dbt", dataset_name=DATASET)
-        report = harness.run(build_models=True)
+        report = harness.run(build_models=True, messages=True, recipient_hash_key=generate_key())
     finally:
         simulator.stop()
     assert report.models == [Path(p).stem for p in sqlcompile.MODELS]
     assert report.checks["ok"] and not report.checks["warnings"], report.checks["text"]
+    assert report.messages["rows"] > 0  # the message models are built over real rows
     return harness.db_path
 
 
@@ -188,6 +190,7 @@ def test_dbt_defaults_equal_the_connectors():
     """What dbt's stand-ins read (checks/done_but_pending under dbt) is what a run uses by default."""
     project = yaml.safe_load((sqlcompile.SQL_DIR / settings.DBT_PROJECT_FILE).read_text())
     assert project["vars"]["bsg_campaigns_refresh_window_hours"] == settings.DEFAULT_REFRESH_WINDOW_HOURS
+    assert tuple(project["vars"]["bsg_campaigns_final_statuses"]) == settings.FINAL_STATUSES
     assert project["vars"]["bsg_campaigns_schema"] == settings.DATASET_NAME
     assert project["name"] == project["profile"] == "bsg_campaigns"
     assert project["model-paths"] == ["staging", "marts"] and project["test-paths"] == ["checks"]

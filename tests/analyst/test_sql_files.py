@@ -91,7 +91,7 @@ def test_view_statements_drop_cascade_then_create(dialect):
     assert all("DROP VIEW IF EXISTS" in d for d in drops)
     assert all(c.startswith("CREATE VIEW") for c in creates)
     if dialect in ("duckdb", "postgres"):
-        assert drops[0] == "DROP VIEW IF EXISTS analytics.statistics_growth CASCADE"
+        assert drops[0] == "DROP VIEW IF EXISTS analytics.message_costs CASCADE"
         assert creates[0].startswith("CREATE VIEW analytics.stg_campaigns AS")
 
 

@@ -48,9 +48,14 @@ MODELS: Tuple[str, ...] = (
     "staging/stg_campaigns.sql",
     "staging/stg_campaign_statistics.sql",
     "staging/stg_campaign_statistics_history.sql",
+    "staging/stg_messages.sql",
     "marts/campaign_rates.sql",
     "marts/daily_rates.sql",
     "marts/statistics_growth.sql",
+    "marts/message_daily_rates.sql",
+    "marts/delivery_times.sql",
+    "marts/recipients_reached.sql",
+    "marts/message_costs.sql",
 )
 
 # Report order: integrity of the loaded tables first, then the marts, then warnings.
@@ -62,7 +67,9 @@ CHECKS: Tuple[str, ...] = (
     "checks/rates_out_of_range.sql",
     "checks/currency_code.sql",
     "checks/done_but_pending.sql",
+    "checks/messages_match_statistics.sql",
     "checks/unknown_message_statuses.sql",
+    "checks/messages_match_statistics_open.sql",
     "checks/statistics_without_campaign.sql",
     "checks/empty_run.sql",
 )
@@ -73,6 +80,9 @@ SOURCE_TABLES: Dict[str, pa.Schema] = {
     tables.CAMPAIGN_STATISTICS: tables.STATISTICS_SCHEMA,
     tables.CAMPAIGN_STATISTICS_HISTORY: tables.HISTORY_SCHEMA,
     tables.REJECTED_RECORDS: tables.REJECTED_SCHEMA,
+    tables.MESSAGES: tables.MESSAGES_SCHEMA,
+    tables.MESSAGE_FALLBACKS: tables.MESSAGE_FALLBACKS_SCHEMA,
+    tables.MESSAGE_READS: tables.MESSAGE_READS_SCHEMA,
 }
 
 # Relations the runner provides to check queries as CTEs (never stored in the dataset).

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.app.console import clear_progress, print_table
+from bsg_campaigns.contract.privacy import generate_key
 from bsg_campaigns.report import RunReport
 
 DEMO_DB = defaults.DEFAULT_DUCKDB_FILE
@@ -45,7 +46,10 @@ def _run_demo(workdir: Path, *, campaigns: int, seed: int,
 
     with Simulator(SimulatorConfig(seed=seed, campaigns=campaigns)).start() as sim:
         print(f"Simulator serving {campaigns} campaigns at {sim.base_url} (simulated now {sim.now:%Y-%m-%d %H:%M} UTC)")
-        source_args: Dict[str, Any] = {"base_url": sim.base_url, "api_key": sim.api_key, "concurrency": 16}
+        # Messages on (off by default for production runs: they cost requests). The demo's data is
+        # simulated, so its hash key is made up per demo and never written to the user's secrets.
+        source_args: Dict[str, Any] = {"base_url": sim.base_url, "api_key": sim.api_key, "concurrency": 16,
+                                       "messages": True, "recipient_hash_key": generate_key()}
 
         print("\n== Run 1: first load ==")
         first = run(pipeline, RunReport(_on_progress=progress), **source_args)
@@ -72,7 +76,9 @@ def _run_demo(workdir: Path, *, campaigns: int, seed: int,
             sim.advance(hours=REFRESH_STEP_HOURS)
             step = run(pipeline, RunReport(), **source_args)
             print(f"  {sim.now:%Y-%m-%d %H:%M}  new {step.new:3d}  refreshed {step.refreshed:3d}  "
-                  f"settled {step.settled:3d}  still open {step.still_open:3d}  requests {step.http.get('requests', 0)}")
+                  f"settled {step.settled:3d}  still open {step.still_open:3d}  requests {step.http.get('requests', 0)}"
+                  f"  (messages of {step.messages.get('campaigns', 0)} campaigns whose counts moved: "
+                  f"{step.messages.get('requests', 0)} requests)")
 
     _print_rates(pipeline)
     rel = db_path.relative_to(Path.cwd()) if db_path.is_relative_to(Path.cwd()) else db_path

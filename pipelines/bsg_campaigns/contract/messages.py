@@ -22,8 +22,8 @@ extra fields, a rejection's reason and its payload (which also drops the content
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
 from functools import lru_cache
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
@@ -198,8 +198,15 @@ def _record(item: Dict[str, Any], digits: Optional[str], *, fetched_at: datetime
         extra_fields({"rcs_options": rcs_options}, ())  # the same depth limit as unmapped fields
     labels = [parse_string(item.get(name), name) for name in ("reference_id", "type", "source", "sender")]
     if digits is not None and not policy.keeps_raw:  # ids and counts are numbers of their own
-        text, rcs_options, extra, status, labels = (_scrubbed(value, digits, policy)
-                                                    for value in (text, rcs_options, extra, status, labels))
+        # the number rarely appears anywhere else: test before rebuilding (measured: 40% of a page's parse)
+        status = policy.scrub(status, digits)
+        labels = [None if value is None else policy.scrub(value, digits) for value in labels]
+        if text is not None:
+            text = policy.scrub(text, digits)
+        if rcs_options is not None:
+            rcs_options = _scrubbed(rcs_options, digits, policy)
+        if extra:
+            extra = _scrubbed(extra, digits, policy)
     reference_id, channel, source, sender = labels
     return MessageRecord(
         message_id=message_id,
@@ -213,9 +220,9 @@ def _record(item: Dict[str, Any], digits: Optional[str], *, fetched_at: datetime
         country=_country(item.get("country")),
         parts=parse_integer(item.get("parts"), "parts"),
         sender=sender,
-        created_at=_timestamp(item.get("created_at"), "created_at", tz),
-        sent_at=_timestamp(item.get("sent_at"), "sent_at", tz),
-        delivered_at=_timestamp(item.get("delivered_at"), "delivered_at", tz),
+        created_at=_moment(item.get("created_at"), "created_at", tz),
+        sent_at=_moment(item.get("sent_at"), "sent_at", tz),
+        delivered_at=_moment(item.get("delivered_at"), "delivered_at", tz),
         price=price,
         currency=currency,
         validity_hours=parse_integer(item.get("validity"), "validity"),
@@ -227,8 +234,8 @@ def _record(item: Dict[str, Any], digits: Optional[str], *, fetched_at: datetime
     )
 
 
-# Hot-path shortcuts, each giving exactly what the shared rule gives (measured on 500-message
-# simulator pages, best of 3, 2 cores: page parse 28.2 -> see BENCHMARKS.md "Messages").
+# Page-level shortcuts, each giving exactly what the shared rule gives (CPU per 500-message
+# simulator page: BENCHMARKS.md, "Messages").
 def _page_text(payload: Union[str, bytes]) -> Tuple[str, Optional[str]]:
     """body_text, without its character scan when the body is bytes: strict UTF-8 decoding never
     yields a lone surrogate, so only a NUL can make the text unstorable (5.7 -> 0.6 ms a page)."""
@@ -243,29 +250,35 @@ def _page_text(payload: Union[str, bytes]) -> Tuple[str, Optional[str]]:
 
 
 def _may_be_unstorable(text: str) -> bool:
-    """may_be_unstorable, scanning with the regex only when an escape that could match is there
-    (`\\u0000`, or `\\ud…`/`\\uD…`: surrogates and U+D000..D7FF): Cyrillic or emoji-free
-    text escapes as `\\u04..` and is cleared by three substring scans (3.0 -> ~0.3 ms a page)."""
+    """may_be_unstorable, running its regex only when an escape that could match is there
+    (`\\u0000`, or `\\ud…`/`\\uD…`: surrogates and U+D000..D7FF); text whose escapes are all
+    elsewhere (Cyrillic `\\u04..`) is cleared by three substring scans (3.0 -> ~1 ms a page)."""
     if "\\ud" not in text and "\\uD" not in text and "\\u0000" not in text:
         return False
     return may_be_unstorable(text)
 
 
-def _timestamp(value: Any, where: str, tz: tzinfo) -> Optional[datetime]:
-    """parse_timestamp, strings remembered: a campaign's own messages share their created_at."""
-    return _timestamp_text(value, where, tz) if type(value) is str else parse_timestamp(value, where, tz)
-
-
-@lru_cache(maxsize=4096)
-def _timestamp_text(value: str, where: str, tz: tzinfo) -> Optional[datetime]:
-    """Errors are raised, never cached; the cache holds immutable datetimes keyed by the string."""
-    return parse_timestamp(value, where, tz)
-
-
 @lru_cache(maxsize=1024)
 def _price_text(value: str) -> Optional[Decimal]:
-    """parse_price of a string value, remembered (a campaign's messages share a unit price)."""
+    """parse_price of a string value, remembered (a campaign's messages share a unit price);
+    errors are raised, never cached."""
     return parse_price(value, "amount.value")
+
+
+def _moment(value: Any, where: str, tz: tzinfo) -> Optional[datetime]:
+    """parse_timestamp, remembered: a campaign's messages share their creation time and are sent
+    within seconds of each other (measured: 3 timestamps were ~25% of a message's parse)."""
+    if not isinstance(value, str):
+        return parse_timestamp(value, where, tz)
+    try:
+        return _cached_moment(value, tz)
+    except RecordError:
+        return parse_timestamp(value, where, tz)  # raises again, naming the field
+
+
+@lru_cache(maxsize=16_384)
+def _cached_moment(value: str, tz: tzinfo) -> Optional[datetime]:
+    return parse_timestamp(value, "timestamp", tz)
 
 
 def _empty(value: Any) -> bool:
@@ -330,8 +343,6 @@ def _country(value: Any) -> Optional[str]:
 
 def _scrubbed(value: Any, digits: str, policy: RecipientPolicy) -> Any:
     """`value` with the recipient's number replaced by its stand-in in every string and number."""
-    if value is None or (type(value) is str and digits not in value):  # nearly every label: as it is
-        return value
     if isinstance(value, str):
         return policy.scrub(value, digits)
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and digits in str(value):

@@ -21,41 +21,22 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Collection, Dict, List, NotRequired, Optional, TypedDict, cast
+from typing import Collection, Dict, List, Optional
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.contract.campaigns import CampaignRecord
 from bsg_campaigns.contract.messages import MessageRecord, statistics_status
-from bsg_campaigns.incremental.state import SourceState, iso
+from bsg_campaigns.incremental.state import MessagesState, SourceState, iso
 
 Counts = Dict[str, int]
 
 
-class RereadEntry(TypedDict):
-    """A settled campaign whose messages must be read again in full."""
-
-    expected: Counts  # its final statistics
-    primary_channel: Optional[str]
-    rereads: int  # re-reads done so far that still disagreed
-    since: str  # ISO UTC: the run that found the disagreement
-
-
-class MessagesState(TypedDict):
-    """`state["messages"]`; ids are JSON object keys, so strings."""
-
-    read: Dict[str, str]  # {id: fingerprint of the statistics its last complete, matching read saw}
-    reread: Dict[str, RereadEntry]
-    # The fingerprint of the key the dataset's recipients are hashed with (never the key: see
-    # contract/privacy.py); set by the first run that hashes.
-    key_fingerprint: NotRequired[str]
-
-
 def init_messages_state(state: SourceState) -> MessagesState:
     """`state["messages"]`, created when missing (the same dict dlt persists)."""
-    section = state.setdefault("messages", {})
+    section = state.setdefault("messages", {"read": {}, "reread": {}})
     section.setdefault("read", {})
     section.setdefault("reread", {})
-    return cast(MessagesState, section)
+    return section
 
 
 def statistics_counts(record: CampaignRecord) -> Counts:

@@ -65,6 +65,25 @@ class LastRun(TypedDict):
     messages: NotRequired[Dict[str, int]]  # the `messages` setting: campaigns read, rows, requests, ...
 
 
+class RereadEntry(TypedDict):
+    """A settled campaign whose messages must be read again in full."""
+
+    expected: Dict[str, int]  # its final statistics
+    primary_channel: Optional[str]
+    rereads: int  # re-reads done so far that still disagreed
+    since: str  # ISO UTC: the run that found the disagreement
+
+
+class MessagesState(TypedDict):
+    """`state["messages"]`; ids are JSON object keys, so strings."""
+
+    read: Dict[str, str]  # {id: fingerprint of the statistics its last complete, matching read saw}
+    reread: Dict[str, RereadEntry]
+    # The fingerprint of the key the dataset's recipients are hashed with (never the key: see
+    # contract/privacy.py); set by the first run that hashes.
+    key_fingerprint: NotRequired[str]
+
+
 class SourceState(TypedDict):
     """The dlt source state as this package keeps it (the same dict dlt persists)."""
 
@@ -75,7 +94,7 @@ class SourceState(TypedDict):
     retry: Dict[str, RetryEntry]  # {id: ...}
     last_run: NotRequired[LastRun]  # from the end of the first run on
     seen_extra_fields: NotRequired[List[str]]  # unknown detail fields already reported, sorted
-    messages: NotRequired[Dict[str, Any]]  # the `messages` setting; shape: incremental.messages.MessagesState
+    messages: NotRequired[MessagesState]  # the `messages` setting (incremental/messages.py)
 
 
 @overload

@@ -59,9 +59,12 @@ class Api:
         knobs = sim.knobs
         endpoint = classify(path)
         sim.traffic_stats.request(endpoint)
-        if knobs.latency_ms > 0:
-            time.sleep(knobs.latency_ms / 1000.0)
-        resp = self._guarded(method, path, query, headers, body, knobs, endpoint)
+        try:
+            if knobs.latency_ms > 0:
+                time.sleep(knobs.latency_ms / 1000.0)
+            resp = self._guarded(method, path, query, headers, body, knobs, endpoint)
+        finally:
+            sim.traffic_stats.answered(endpoint)
         if not resp.reset:
             sim.traffic_stats.status(resp.status)
         return resp
@@ -80,7 +83,7 @@ class Api:
 
         if endpoint in ("login", "refresh"):
             rate = knobs.auth_fault_rate
-        elif endpoint in ("list", "detail", "messages"):
+        elif endpoint in knobs.fault_endpoints:
             rate = knobs.fault_rate
         else:
             rate = 0.0
@@ -167,6 +170,8 @@ class Api:
                                       sim.config.currency, removed)
         except Invalid as exc:
             return r.invalid(exc.errors)
+        if not knobs.page_total:  # as the list can: paging must go on until an empty page
+            del page["meta"]["page"]["total"]
         return r.json_response(200, page)
 
     def detail(self, cid: int, knobs: Knobs) -> Response:

@@ -11,6 +11,7 @@ from typing import Any, Dict, Mapping, Tuple, Union
 from zoneinfo import ZoneInfo
 
 DEFAULT_FAULT_KINDS: Tuple[str, ...] = ("429", "500", "502", "503", "504")
+FAULT_ENDPOINTS: Tuple[str, ...] = ("list", "detail", "messages")
 ALL_FAULT_KINDS: Tuple[str, ...] = DEFAULT_FAULT_KINDS + (
     "429_retry_after_seconds",
     "429_retry_after_date",
@@ -53,6 +54,7 @@ class KnobSettings:
     latency_ms: float = 0.0
     fault_rate: float = 0.0
     fault_kinds: Tuple[str, ...] = DEFAULT_FAULT_KINDS
+    fault_endpoints: Tuple[str, ...] = FAULT_ENDPOINTS  # where fault_rate applies (e.g. only "messages")
     auth_fault_rate: float = 0.0
     timeout_sleep_s: float = 3.0
     outage: bool = False
@@ -173,6 +175,11 @@ def make_knobs(base: Knobs, changes: Mapping[str, Any]) -> Knobs:
     if bad or not kinds:
         raise ValueError(f"fault_kinds must be a non-empty subset of {list(ALL_FAULT_KINDS)}")
     values["fault_kinds"] = kinds
+    endpoints = values["fault_endpoints"]
+    endpoints = (endpoints,) if isinstance(endpoints, str) else tuple(str(e) for e in endpoints)
+    if not set(endpoints) <= set(FAULT_ENDPOINTS):
+        raise ValueError(f"fault_endpoints must be a subset of {list(FAULT_ENDPOINTS)}")
+    values["fault_endpoints"] = endpoints
     try:
         errors = {int(cid): int(status) for cid, status in dict(values["client_errors"] or {}).items()}
     except (TypeError, ValueError) as exc:
@@ -196,6 +203,7 @@ def knobs_as_dict(knobs: Knobs) -> Dict[str, Any]:
     """JSON-friendly view of the knobs (for GET/POST /_sim/config)."""
     out = {name: getattr(knobs, name) for name in KNOB_NAMES}
     out["fault_kinds"] = list(out["fault_kinds"])
+    out["fault_endpoints"] = list(out["fault_endpoints"])
     out["client_errors"] = {str(cid): status for cid, status in out["client_errors"].items()}
     if not isinstance(out["variants"], str):
         out["variants"] = dict(out["variants"])

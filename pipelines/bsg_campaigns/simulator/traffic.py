@@ -19,18 +19,30 @@ ENDPOINTS = ("login", "refresh", "list", "detail", "messages")
 class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # requests being handled now (not reset: they are still in flight) and, since the last
+        # reset, the most at once per endpoint: shows a client's requests overlapped, untimed
+        self._in_flight: Dict[str, int] = dict.fromkeys(ENDPOINTS, 0)
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
             self._counts: Dict[str, int] = dict.fromkeys(ENDPOINTS + ("total", "faults"), 0)
             self._status: Dict[str, int] = {}
+            self._max_in_flight: Dict[str, int] = dict(self._in_flight)
 
     def request(self, endpoint: Optional[str]) -> None:
         with self._lock:
             self._counts["total"] += 1
             if endpoint in ENDPOINTS:
                 self._counts[endpoint] += 1
+                self._in_flight[endpoint] += 1
+                self._max_in_flight[endpoint] = max(self._max_in_flight[endpoint], self._in_flight[endpoint])
+
+    def answered(self, endpoint: Optional[str]) -> None:
+        """The request that request() counted is answered (or failed)."""
+        with self._lock:
+            if endpoint in ENDPOINTS:
+                self._in_flight[endpoint] -= 1
 
     def fault(self) -> None:
         with self._lock:
@@ -45,6 +57,8 @@ class Stats:
         with self._lock:
             out: Dict[str, object] = dict(self._counts)
             out["status"] = dict(sorted(self._status.items()))
+            out["in_flight"] = dict(self._in_flight)
+            out["max_in_flight"] = dict(self._max_in_flight)
         return out
 
 
