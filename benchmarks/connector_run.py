@@ -4,7 +4,8 @@
 
 params: base_url, api_key, workdir, duckdb_path, concurrency, build_models, source (extra source
 args), runs (a list of {"advance": {...}} steps for incremental runs; the first run is the full
-load), sim_admin (base_url for /_sim/ calls between runs).
+load), sim_admin (base_url for /_sim/ calls between runs), profile (a path: sample every thread's stack
+during run 1 into it, py-spy's raw format), count_tables (tables whose committed rows to count).
 """
 
 from __future__ import annotations
@@ -49,7 +50,12 @@ def one_run(pipeline: Any, p: Dict[str, Any]) -> Dict[str, Any]:
         phases["models_and_checks_s"] = round(ended_unix - loaded_at, 3)
     rss_by_phase["before_run"] = sampler.peak_between(started_unix - 1, started_unix + 0.06)
     checks = report.checks or {}
-    return {"wall_s": wall, "campaigns": report.fetched, "new": report.new, "refreshed": report.refreshed,
+    table_rows = {}
+    if p.get("count_tables"):
+        with pipeline.sql_client() as client:
+            table_rows = {t: client.execute_sql(f"select count(*) from {t}")[0][0] for t in p["count_tables"]}
+    return {"wall_s": wall, "campaigns": report.fetched, "messages_report": dict(report.messages),
+            "table_rows": table_rows, "new": report.new, "refreshed": report.refreshed,
             "still_open": report.still_open, "listed": report.listed_total, "http": report.http,
             "rows": report.rows, "phases": phases, "checks": checks.get("summary"),
             "failed_checks": [r["name"] for r in checks.get("results", []) if r.get("outcome") == "FAIL"],
@@ -66,7 +72,13 @@ def main(p: Dict[str, Any]) -> Dict[str, Any]:
     workdir = Path(p["workdir"])
     pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=p["duckdb_path"],
                              pipeline_name=p.get("pipeline_name", "bsg_bench"))
-    first = one_run(pipeline, p)
+    if p.get("profile"):  # a wall-clock sample of every thread (benchmarks/sampler.py)
+        from benchmarks.sampler import StackSampler
+
+        with StackSampler(Path(p["profile"])):
+            first = one_run(pipeline, p)
+    else:
+        first = one_run(pipeline, p)
     later: List[Dict[str, Any]] = []
     if p.get("runs"):  # the parent reads the simulator's counts after the child: keep run 1's here
         first["server_requests"] = _admin(p["base_url"], "GET", "/_sim/stats")

@@ -3,7 +3,7 @@ only, to measure what each would move before anyone edits `pipelines/`. Never us
 reported connector numbers (those run the connector as shipped).
 
     experiment names (combine with "+"): gc_freeze, gc_off, gc_threshold, arrow_once, drain_queue,
-    list_prefetch
+    list_prefetch, stats_merge_key_only, messages_merge_key_only, duck_mem256, duck_no_order, duck_threads1
 """
 
 from __future__ import annotations
@@ -175,8 +175,31 @@ def _stats_merge_key_only() -> None:
     bsg_campaigns.campaign_statistics.apply_hints(primary_key=[])
 
 
+def _messages_merge_key_only() -> None:
+    """messages and message_fallbacks merged on merge_key=message_id without a primary_key: dlt's
+    delete-insert then deletes a re-read message's rows and inserts the staged ones without the
+    ROW_NUMBER() dedup window over the whole staging table, which does not fit the load's 128 MB
+    DuckDB cap from ~200,000 messages (the merge job fails 5 times, then loads without the cap).
+    Needs ids unique within a run: the reader's chunks never overlap."""
+    from bsg_campaigns import source
+
+    source.messages.apply_hints(primary_key=[], merge_key="message_id")
+    source.message_fallbacks.apply_hints(primary_key=[], merge_key="message_id")
+
+
+def _message_batch(rows: int) -> Any:
+    def patch() -> None:
+        """Messages handed to dlt in batches of `rows` (source.MESSAGE_BATCH_ROWS, 25,000 shipped)."""
+        from bsg_campaigns import source
+
+        source.MESSAGE_BATCH_ROWS = rows  # type: ignore[misc]
+    return patch
+
+
 PATCHES = {"gc_freeze": _gc_freeze, "gc_off": _gc_off, "gc_threshold": _gc_threshold,
            "arrow_once": _arrow_once, "drain_queue": _drain_queue, "list_prefetch": _list_prefetch, "stats_merge_key_only": _stats_merge_key_only,
+           "messages_merge_key_only": _messages_merge_key_only,
+           "message_batch_5k": _message_batch(5_000),
            "duck_mem256": _duck({"memory_limit": "256MB"}),
            "duck_no_order": _duck({"preserve_insertion_order": False}),
            "duck_threads1": _duck({"threads": 1})}

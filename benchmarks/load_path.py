@@ -59,42 +59,57 @@ def _time_arrow_builders(bucket: Dict[str, float]) -> None:
 
 def records_source(records: List[Any], batch_size: int = 2000) -> Any:
     """The connector's table resources fed with `DetailBatch`es of already parsed records."""
-    import dlt
-
     import bsg_campaigns
     from bsg_campaigns.contract.batches import DetailBatch
 
-    @dlt.resource(name="campaign_details", selected=False)
     def details() -> Iterator[Any]:
         for start in range(0, len(records), batch_size):
             yield DetailBatch(records=records[start:start + batch_size])
 
-    @dlt.source(name="bsg_load_bench", max_table_nesting=0)
+    return _batch_source("bsg_load_bench", details, (
+        bsg_campaigns.campaigns, bsg_campaigns.campaign_statistics, bsg_campaigns.campaign_statistics_history,
+        bsg_campaigns.rejected_records))
+
+
+def _batch_source(name: str, batches: Any, transformers: Any) -> Any:
+    """A dlt source: `batches` (a generator function) as an unselected parent resource, piped into
+    each of the connector's `transformers`."""
+    import dlt
+
+    details = dlt.resource(batches, name="campaign_details", selected=False)
+
+    @dlt.source(name=name, max_table_nesting=0)
     def source() -> Any:
-        return (details, details | bsg_campaigns.campaigns, details | bsg_campaigns.campaign_statistics,
-                details | bsg_campaigns.campaign_statistics_history, details | bsg_campaigns.rejected_records)
+        return (details, *(details | transformer for transformer in transformers))
 
     return source()
 
 
 def connector(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
-    from bsg_campaigns.app.runner import make_pipeline
-
     arrow: Dict[str, float] = {}
     _time_arrow_builders(arrow)
+    return _timed_load(p, "bsg_load_bench", records_source(records, int(p.get("batch_size", 2000))), arrow,
+                       ("campaigns", "campaign_statistics", "campaign_statistics_history"))
+
+
+def _timed_load(p: Dict[str, Any], pipeline_name: str, source: Any, arrow: Dict[str, float],
+                tables: Any) -> Dict[str, Any]:
+    """`source` into a pipeline made by `runner.make_pipeline`, timed from the first batch to the
+    committed load and split by step; `arrow`: the builders' time, filled during the run."""
+    from bsg_campaigns.app.runner import make_pipeline
+
     workdir = Path(p["workdir"])
     pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=str(workdir / "load.duckdb"),
-                             pipeline_name="bsg_load_bench")
+                             pipeline_name=pipeline_name)
     started = time.perf_counter()
-    info = pipeline.run(records_source(records, int(p.get("batch_size", 2000))))
+    info = pipeline.run(source)
     wall = time.perf_counter() - started
     phases = {step.step: round((step.finished_at - step.started_at).total_seconds(), 3)
               for step in pipeline.last_trace.steps if step.finished_at}
     jobs = _load_jobs(info)
     arrow_s = sum(arrow.values())
     with pipeline.sql_client() as client:
-        counts = {t: client.execute_sql(f"select count(*) from {t}")[0][0]
-                  for t in ("campaigns", "campaign_statistics", "campaign_statistics_history")}
+        counts = {t: client.execute_sql(f"select count(*) from {t}")[0][0] for t in tables}
     return {"wall_s": wall, "rows": counts,
             "breakdown_s": {"arrow_conversion": round(arrow_s, 3),
                             "dlt_extract_excl_arrow": round(phases.get("extract", 0) - arrow_s, 3),
@@ -125,15 +140,67 @@ def _load_jobs(info: Any) -> Dict[str, Any]:
 
 
 def floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
-    import duckdb
-
     from bsg_campaigns.contract.batches import campaigns_table, history_table, statistics_table
 
     started = time.perf_counter()
     tables = {"campaigns": campaigns_table(records), "campaign_statistics": statistics_table(records),
               "campaign_statistics_history": history_table(records)}
     arrow_s = time.perf_counter() - started
-    path = Path(p["workdir"]) / "floor.duckdb"
+    result = _insert_floor(Path(p["workdir"]) / "floor.duckdb", tables)
+    return {**result, "arrow_from_records_s": round(arrow_s, 3)}
+
+
+MESSAGE_BATCH = 25_000  # records per MessageBatch: source.MESSAGE_BATCH_ROWS, what a run hands to dlt
+
+
+def message_source(records: List[Any], batch_size: int = MESSAGE_BATCH) -> Any:
+    """The connector's message table resources (`messages`, `message_fallbacks`, `message_reads`,
+    `rejected_records`: the same arrow builders, hints, merge keys) fed with `MessageBatch`es of
+    already parsed records, one `message_reads` row per campaign in the batch that ends it."""
+    import bsg_campaigns.source as source_module
+    from bsg_campaigns.contract.batches import MessageBatch
+
+    def details() -> Iterator[Any]:
+        for start in range(0, len(records), batch_size):
+            chunk = records[start:start + batch_size]
+            ended = sorted({r.campaign_id for r in chunk})
+            reads = [{"campaign_id": cid, "read_at": chunk[0].fetched_at, "messages": 0, "rejected": 0, "pages": 0,
+                      "complete": True, "matches_statistics": None} for cid in ended]
+            yield MessageBatch(records=chunk, reads=reads)
+
+    return _batch_source("bsg_message_load_bench", details, (
+        source_module.messages, source_module.message_fallbacks, source_module.message_reads,
+        source_module.rejected_records))
+
+
+def messages_connector(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
+    import bsg_campaigns.source as source_module
+    from bsg_campaigns.contract import batches
+
+    arrow: Dict[str, float] = {}
+    for name in ("messages_table", "message_fallbacks_table", "message_reads_table", "rejected_table"):
+        wrapped = _timed(getattr(batches, name), arrow, name)
+        setattr(batches, name, wrapped)
+        setattr(source_module, name, wrapped)  # the transformers look them up in source's namespace
+    return _timed_load(p, "bsg_message_load_bench", message_source(records, int(p.get("batch_size", MESSAGE_BATCH))),
+                       arrow, ("messages", "message_fallbacks"))
+
+
+def messages_floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
+    """The same two tables as arrow (built beforehand, untimed), inserted with plain duckdb."""
+    from bsg_campaigns.contract.batches import message_fallbacks_table, messages_table
+
+    started = time.perf_counter()
+    tables = {"messages": messages_table(records), "message_fallbacks": message_fallbacks_table(records)}
+    arrow_s = time.perf_counter() - started
+    result = _insert_floor(Path(p["workdir"]) / "floor.duckdb", tables)
+    return {**result, "arrow_from_records_s": round(arrow_s, 3)}
+
+
+def _insert_floor(path: Path, tables: Dict[str, Any]) -> Dict[str, Any]:
+    import duckdb
+
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     started = time.perf_counter()
     con = duckdb.connect(str(path))
@@ -143,23 +210,23 @@ def floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
         con.execute(f"CREATE TABLE bsg_campaigns.{name} AS SELECT * FROM arrow_input")
         con.unregister("arrow_input")
     con.close()  # checkpoint: committed and on disk
-    wall = time.perf_counter() - started
-    return {"wall_s": wall, "arrow_from_records_s": round(arrow_s, 3),
-            "rows": {k: v.num_rows for k, v in tables.items()}}
+    return {"wall_s": time.perf_counter() - started, "rows": {k: v.num_rows for k, v in tables.items()}}
 
 
 def main(p: Dict[str, Any]) -> Dict[str, Any]:
     from benchmarks import experiments
-    from benchmarks.datagen import make_records
+    from benchmarks.datagen import make_message_records, make_records
 
     experiments.apply(p.get("experiment"))
 
     started = time.perf_counter()
-    records = make_records(int(p["n"]))
+    messages = p["mode"].startswith("messages_")
+    records = make_message_records(int(p["n"])) if messages else make_records(int(p["n"]))
     setup = time.perf_counter() - started
     rss_records = self_peak_rss_mb()
-    result = {"connector": connector, "floor": floor}[p["mode"]](p, records)
-    result.update({"setup_records_s": round(setup, 2), "campaigns": len(records),
+    result = {"connector": connector, "floor": floor, "messages_connector": messages_connector,
+              "messages_floor": messages_floor}[p["mode"]](p, records)
+    result.update({"setup_records_s": round(setup, 2), ("messages" if messages else "campaigns"): len(records),
                    "rss_with_records_mb": round(rss_records, 1)})
     return result
 

@@ -50,7 +50,8 @@ def markdown(r: Dict[str, Any]) -> str:
     out += ["## Targets", ""]
     out += _table(["#", "target", "measured", "needed", "result"], _target_rows(r))
     sections = (("target1", _target1), ("target1_sweep", _sweep), ("target2", _target2), ("target3", _target3),
-                ("target4", _target4), ("target5", _target5))
+                ("target4", _target4), ("target5", _target5), ("target6_profile", _target6_profile),
+                ("target6", _target6), ("target6_load", _target6_load), ("target6_from_2020", _target6_from_2020))
     for key, render in sections:
         if key in r:
             out += render(r[key])
@@ -115,6 +116,35 @@ def _target_rows(r: Dict[str, Any]) -> List[List[Any]]:
     if t5:
         rows.append(["5", f"build all models + run all checks on {t5.get('campaigns', 0):,} campaigns",
                      _f(t5.get("wall_s"), 2, " s"), "< 10 s", _verdict(t5.get("pass"))])
+    rows += _target6_rows(r)
+    return rows
+
+
+def _target6_rows(r: Dict[str, Any]) -> List[List[Any]]:
+    rows: List[List[Any]] = []
+    t6 = r.get("target6")
+    if t6:
+        plan = t6["plan"]
+        rows.append(["6", f"messages end to end, {plan.get('messages', 0):,} messages ({plan['campaigns']} campaigns), "
+                          "whole process: `bsg-campaigns run` (messages on, phones hashed) vs the bare 16-thread "
+                          "script (phones hashed); time ratio script / connector",
+                     _x(t6.get("ratio_whole_process_vs_pool")), "≥ 0.90×", _verdict(t6.get("pass_throughput"))])
+        peaks = t6.get("peak_rss_mb") or {}
+        rows.append(["6", "peak RSS of the connector process by messages (" + " / ".join(f"{int(k):,}" for k in peaks)
+                     + ")", " / ".join(_f(v, 0, " MB") for v in peaks.values()), "≤ 500 MB, flat (≤ 1.25×)",
+                     _verdict(t6.get("pass_memory"))])
+    t6l = r.get("target6_load")
+    if t6l:
+        rows.append(["6", f"messages load path, {t6l.get('rows', 0):,} parsed messages → committed tables, vs raw "
+                          "`duckdb` insert of the arrow tables", _x(t6l.get("ratio_vs_floor")), "≤ 3.00×",
+                     _verdict(t6l.get("pass"))])
+    t6c = r.get("target6_from_2020")
+    if t6c:
+        n = t6c["approaches"].get("connector_cli_16", {}).get("n", "")
+        rows.append(["6", f"campaigns: first run of {n} campaigns listed from {t6c.get('list_start')} "
+                          f"({t6c.get('list_calls')} list calls), whole process, time ratio script / "
+                          "`bsg-campaigns run`", _x(t6c.get("ratio_whole_process")), "≥ 0.90×",
+                     _verdict(t6c.get("pass"))])
     return rows
 
 
@@ -231,7 +261,11 @@ def _target2(t2: Dict[str, Any]) -> List[str]:
     out = ["## Target 2 — load path", "",
            f"{c.get('campaigns', 0):,} parsed campaigns; rows: {c.get('rows')}; arrow tables built from the "
            f"records in one go: {f.get('arrow_from_records_s')} s.", ""]
-    out += _table(["path", "seconds", "peak RSS MB"], rows)
+    return out + _table(["path", "seconds", "peak RSS MB"], rows) + _load_breakdown(c)
+
+
+def _load_breakdown(c: Dict[str, Any]) -> List[str]:
+    out: List[str] = []
     bd = c.get("breakdown_s") or {}
     if bd:
         out += ["Where the connector path's time goes: " + ", ".join(f"{k} {v} s" for k, v in bd.items()), ""]
@@ -300,4 +334,92 @@ def _target5(t5: Dict[str, Any]) -> List[str]:
         out += [f"Next run on the same data (compiled SQL cached, views unchanged): {t5['next_run_s']} s, "
                 f"{t5.get('next_run_sql_statements')} statements. Fixed cost on {small.get('campaigns')} campaigns: "
                 f"first call {small.get('first_call_s')} s, later calls {small.get('later_calls_median_s')} s.", ""]
+    return out
+
+
+_MESSAGE_LABELS = {
+    "messages_pool_16": "hand-written 16-thread `requests` pool + pandas → DuckDB, phones HMAC-hashed",
+    "messages_cli_16": "**`bsg-campaigns run`**, messages on (recipient_mode hash), concurrency 16",
+    "messages_pool_16_nohash": "the same script, phones stored as they come (no hashing)",
+}
+
+
+def _message_row(label: str, v: Dict[str, Any]) -> List[Any]:
+    sr = v.get("server_requests") or {}
+    return [label, _f(v.get("messages")), _f(v.get("process_s"), 2), _f(v.get("process_messages_per_s"), 0),
+            _f(v.get("peak_rss_mb"), 0), _f(v.get("cpu_s"), 1), _f(v.get("simulator_cpu_s"), 1),
+            f"{sr.get('messages', '—')} / {v.get('message_pages_needed', '—')}",
+            "" if v.get("ok") else "FAILED"]
+
+
+_MESSAGE_HEADER = ["approach", "messages", "whole process s", "messages/s", "peak RSS MB", "CPU s",
+                   "simulator CPU s", "message pages served / needed", ""]
+
+
+def _target6(t6: Dict[str, Any]) -> List[str]:
+    plan = t6["plan"]
+    out = ["## Target 6 — messages (issue 12)", "",
+           f"{plan['campaigns']} campaigns of {t6.get('campaign_size', 0):,} own messages each (plus the fallback "
+           f"SMS of rcs campaigns): {plan.get('messages', 0):,} messages, {plan.get('message_pages')} pages of 500 "
+           "(from the catalogue), 20 ms per request, 16 in flight, each approach a fresh process timed from spawn "
+           "to exit.", ""]
+    out += _table(_MESSAGE_HEADER, [_message_row(_MESSAGE_LABELS.get(k, k), v) for k, v in t6["approaches"].items()])
+    out += [f"Script / connector time: {_x(t6.get('ratio_whole_process_vs_pool'))} against the hashing script, "
+            f"{_x(t6.get('ratio_whole_process_vs_pool_nohash'))} against the one that stores phones as they come.", ""]
+    rows = []
+    for n, v in t6["memory"].items():
+        rows.append([_f(int(n)), _f(v.get("peak_rss_mb"), 0), _f(v.get("process_s"), 1),
+                     _f(v.get("process_messages_per_s"), 0), _f(v.get("cpu_s"), 1),
+                     _f((v.get("table_rows") or {}).get("messages")), "" if v.get("ok") else "FAILED"])
+    out += ["### Peak RSS of `bsg-campaigns run` by size", ""]
+    out += _table(["messages", "peak RSS MB", "whole process s", "messages/s", "CPU s", "messages rows", ""], rows)
+    out += [f"Growth from the smallest to the largest: {_x(t6.get('rss_growth_largest_vs_smallest'))}.", ""]
+    return out
+
+
+def _target6_profile(t6p: Dict[str, Any]) -> List[str]:
+    run = t6p["run"]
+    out = ["## Target 6 — where a message run's time goes", "",
+           f"`runner.run` (models included) on {t6p['plan']['campaigns']} campaigns, {_f(run.get('messages'))} "
+           f"messages: {_f(run.get('wall_s'), 2)} s ({_f(run.get('process_s'), 2)} s whole process), client CPU "
+           f"{run.get('cpu_s')} s, simulator CPU {run.get('simulator_cpu_s')} s; phases "
+           + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in (run.get("phases") or {}).items()
+                       if isinstance(v, (int, float))) + ".", ""]
+    for title, key in (("All threads", "all"), ("Message workers (fetch + parse)", "message_workers"),
+                       ("Main thread (batches, arrow, dlt extract / normalize / load, models)", "main")):
+        summary = (t6p.get("stacks") or {}).get(key)
+        if not summary:
+            continue
+        out += [f"### {title}: {summary['samples']} samples (every 10 ms)", ""]
+        if key == "all":
+            out += _table(["thread", "samples", "%"], [list(t) for t in summary["threads"]])
+        out += _table(["self (leaf frame)", "samples", "%"], [list(t) for t in summary["self"][:12]])
+    return out
+
+
+def _target6_load(t6l: Dict[str, Any]) -> List[str]:
+    c, f = t6l["messages_connector"], t6l["messages_floor"]
+    out = ["## Target 6 — messages load path", "",
+           f"{t6l.get('rows', 0):,} parsed message records (hash policy); rows: {c.get('rows')}; arrow tables built "
+           f"from the records in one go: {f.get('arrow_from_records_s')} s.", ""]
+    out += _table(["path", "seconds", "peak RSS MB"], [
+        ["raw `duckdb`: CREATE TABLE AS SELECT from the 2 arrow tables (the floor)", _f(f.get("wall_s"), 2),
+         _f(f.get("peak_rss_mb"), 0)],
+        ["bsg-campaigns path: MessageBatches → connector transformers → dlt extract/normalize/load",
+         _f(c.get("wall_s"), 2), _f(c.get("peak_rss_mb"), 0)]])
+    return out + _load_breakdown(c)
+
+
+def _target6_from_2020(t6c: Dict[str, Any]) -> List[str]:
+    out = ["## Target 6 — campaigns, first run listed from 2020", "",
+           f"Both list the same {t6c.get('list_calls')} windows × types from {t6c.get('list_start')} (most empty), "
+           "then read every detail; whole process.", ""]
+    rows = []
+    for k, v in t6c["approaches"].items():
+        sr = v.get("server_requests") or {}
+        rows.append([_LABELS.get(k, k), _f(v.get("n")), _f(v.get("process_s"), 2), _f(v.get("peak_rss_mb"), 0),
+                     _f(v.get("cpu_s"), 1), f"{sr.get('list', '—')} / {sr.get('detail', '—')}",
+                     "" if v.get("ok") else "FAILED"])
+    out += _table(["approach", "campaigns", "whole process s", "peak RSS MB", "CPU s", "list / detail requests", ""],
+                  rows)
     return out

@@ -37,6 +37,10 @@ PAGE_SIZE = 500  # = settings.DEFAULT_PAGE_SIZE (the connector's default; the se
 # The simulator's clock starts at 2026-11-01 12:00 UTC (SimulatorConfig.start_time); with 60 days
 # of history, one creation-date window (at most 3 months) from this date covers every campaign.
 LIST_START = "2026-08-15"
+LIST_FROM_2020 = "2020-01-01"  # a first run that backfills from 2020: 28 creation-date windows per type
+# The recipient hash key of the message runs (a benchmark's own, random-looking: never a real secret).
+MESSAGE_HASH_KEY = "7f3a9c1e5b2d4f6089a1c3e5f7b9d0e2a4c6e8f0b1d3f5a7c9e1b3d5f7a9c0e2"
+MESSAGE_TABLES = ("messages", "message_fallbacks", "message_reads")
 LIST_END_MARGIN = timedelta(days=1)  # the connector lists up to now + 1 day (bsg_campaigns.LIST_END_MARGIN)
 SMALL_APPROACHES = ("seq_requests", "rest_api_defaults", "pool_requests_16_small", "connector_cli_16_small")
 # Target 4 grades with the documented refresh rule at these settings, and passes them to the
@@ -64,12 +68,23 @@ class Sizes:
     incr_new_days: float = 2.5
     models_campaigns: int = 1_000_000
     models_seed_campaigns: int = 1_000
+    # Target 6, messages: campaigns of `msg_campaign_size` messages each (plus the fallback SMS the
+    # simulator adds to rcs campaigns with a fallback): 20 = ~2.1 M messages, the end-to-end size;
+    # the memory sweep runs 2 / 10 / 20 of them (~0.2 / 1 / 2 M).
+    msg_campaign_size: int = 100_000
+    msg_campaigns: int = 20
+    msg_memory_campaigns: Tuple[int, ...] = (2, 10, 20)
+    msg_load_rows: int = 1_000_000
+    msg_from_2020_campaigns: int = 2_000  # target 6's re-run of the campaign target, listed from 2020
+    msg_profile_campaigns: int = 4  # ~0.4 M messages, sampled (benchmarks/sampler.py)
 
 
 QUICK = Sizes(t1_campaigns=100, slow_baseline_campaigns=50, sweep_campaigns=100, sweep_concurrency=(16,),
               cap_campaigns=40, cap_rate=50.0, cap_concurrency=(16,), load_campaigns=1_000,
               memory_campaigns=(200, 400), incr_campaigns=200, incr_history_days=40.0,
-              models_campaigns=20_000, models_seed_campaigns=500)
+              models_campaigns=20_000, models_seed_campaigns=500, msg_campaign_size=2_000, msg_campaigns=3,
+              msg_memory_campaigns=(1, 3), msg_load_rows=5_000, msg_from_2020_campaigns=100,
+              msg_profile_campaigns=1)
 
 
 def log(message: str) -> None:
@@ -124,23 +139,28 @@ class Bench:
         return self._measure(sim, name, lambda: run_child(name, "benchmarks.connector_run", params, wd,
                                                           timeout=timeout), source["page_size"])
 
-    def _cli(self, sim: SimProcess, name: str, wd: Path, concurrency: int = 16) -> Dict[str, Any]:
+    def _cli(self, sim: SimProcess, name: str, wd: Path, concurrency: int = 16, start_date: str = LIST_START,
+             extra_env: Optional[Dict[str, str]] = None, count_tables: Tuple[str, ...] = ()) -> Dict[str, Any]:
         """`bsg-campaigns run` as a scheduler starts it: a fresh process (start, imports, run,
         models, checks), configured through SOURCES__BSG__* like a deployment, timed from spawn
         to exit."""
         env = {"SOURCES__BSG__BASE_URL": sim.base_url, "SOURCES__BSG__API_KEY": sim.api_key,
                "SOURCES__BSG__CONCURRENCY": str(concurrency), "SOURCES__BSG__PAGE_SIZE": str(PAGE_SIZE),
-               "SOURCES__BSG__START_DATE": LIST_START}
+               "SOURCES__BSG__START_DATE": start_date, **(extra_env or {})}
         cli = str(Path(PYTHON).parent / "bsg-campaigns")
         here = wd / name
 
         def run() -> Any:
+            shutil.rmtree(here, ignore_errors=True)  # a first run: no state or file from an earlier invocation
             result = run_process(name, [cli, "run", "--json", "--pipelines-dir", str(here / "pipelines")], here,
                                  env=env, timeout=1800.0, stdout_name=f"{name}.json")
             if result.ok:
                 summary = json.loads((here / f"{name}.json").read_text())
                 result.data.update(campaigns=summary.get("fetched"), still_open=summary.get("still_open"),
-                                   http=summary.get("http"), status=summary.get("status"))
+                                   http=summary.get("http"), status=summary.get("status"),
+                                   rows=summary.get("rows"))
+                if count_tables:  # what was committed, read from the published file afterwards
+                    result.data["table_rows"] = _count_rows(here / "bsg.duckdb", count_tables)
             return result
 
         return self._measure(sim, name, run, PAGE_SIZE)
@@ -247,17 +267,8 @@ class Bench:
         sz = self.sizes
         wd = self.workdir / "t2"
         log(f"target 2: load path, {sz.load_campaigns} parsed campaigns -> DuckDB")
-        out: Dict[str, Any] = {}
-        for mode in ("floor", "connector"):
-            log(f"  {mode} ...")
-            result = run_child(f"load_{mode}", "benchmarks.load_path",
-                               {"mode": mode, "n": sz.load_campaigns, "workdir": str(wd / mode)}, wd / mode)
-            out[mode] = result.as_dict()
-            log(f"  {mode}: {result.wall_s:.2f} s, peak RSS {result.peak_rss_mb:.0f} MB"
-                + ("" if result.ok else f" FAILED {result.error[:300]}"))
-        ratio = _ratio(out["connector"].get("wall_s"), out["floor"].get("wall_s"))
-        self.results["target2"] = {**out, "ratio_vs_floor": ratio,
-                                   "pass": bool(ratio is not None and ratio <= 3.0 and out["connector"]["ok"])}
+        self.results["target2"] = _load_path_pair("floor", "connector", sz.load_campaigns, wd)
+
 
     # -- target 3: memory ----------------------------------------------------------------------
 
@@ -330,6 +341,183 @@ class Bench:
         self.results["target5"] = {**out, "pass": bool(result.ok and result.wall_s < 10.0)}
 
 
+    # -- target 6: messages (issue 12) --------------------------------------------------------
+
+    def _message_sim(self, name: str, campaigns: int) -> "_WarmSim":
+        """`campaigns` campaigns of msg_campaign_size messages each, all listed in one window
+        (nothing created during the run: future_days 0), 20 ms per request."""
+        spec = _message_spec(campaigns, self.sizes.msg_campaign_size)
+        return self._sim(name, warm=True, latency_ms=LATENCY_MS, **spec)
+
+    def _message_env(self) -> Dict[str, str]:
+        return {"SOURCES__BSG__MESSAGES": "true", "SOURCES__BSG__MESSAGE_PAGE_SIZE": str(PAGE_SIZE),
+                "SOURCES__BSG__RECIPIENT_MODE": "hash", "SOURCES__BSG__RECIPIENT_HASH_KEY": MESSAGE_HASH_KEY}
+
+    def _message_cli(self, sim: "_WarmSim", name: str, wd: Path) -> Dict[str, Any]:
+        out = self._cli(sim, name, wd, extra_env=self._message_env(), count_tables=MESSAGE_TABLES)
+        out.update(n=sim.plan["campaigns"], messages_needed=sim.plan["messages"],
+                   message_pages_needed=sim.plan["message_pages"], messages=(out.get("table_rows") or {}).get("messages"))
+        return _per_message(out)
+
+    def _message_baseline(self, sim: "_WarmSim", name: str, wd: Path, hash_phones: bool = True) -> Dict[str, Any]:
+        out = self._baseline(sim, name, wd, kind="messages_loop", threads=16, message_page_size=PAGE_SIZE,
+                             hash_key=MESSAGE_HASH_KEY, hash_phones=hash_phones)
+        out.update(n=sim.plan["campaigns"], messages_needed=sim.plan["messages"],
+                   message_pages_needed=sim.plan["message_pages"])
+        return _per_message(out)
+
+    def target6(self) -> None:
+        """Messages end to end, whole process: `bsg-campaigns run` with messages on against the bare
+        16-thread script (same simulator, pages, latency), then the connector's peak RSS by size."""
+        sz = self.sizes
+        wd = self.workdir / "t6"
+        log(f"target 6: messages, {sz.msg_campaigns} campaigns x {sz.msg_campaign_size} messages, whole process")
+        approaches: Dict[str, Dict[str, Any]] = {}
+        with self._message_sim("msg_sim", sz.msg_campaigns) as sim:
+            plan = sim.plan
+            approaches["messages_pool_16"] = self._message_baseline(sim, "messages_pool_16", wd)
+            approaches["messages_cli_16"] = self._message_cli(sim, "messages_cli_16", wd)
+            approaches["messages_pool_16_nohash"] = self._message_baseline(sim, "messages_pool_16_nohash", wd,
+                                                                           hash_phones=False)
+        memory: Dict[str, Any] = {str(plan["messages"]): approaches["messages_cli_16"]}
+        for campaigns in sz.msg_memory_campaigns:
+            if campaigns == sz.msg_campaigns:
+                continue  # measured above
+            log(f"target 6: messages memory, {campaigns} campaigns")
+            with self._message_sim(f"msg_mem_sim_{campaigns}", campaigns) as sim:
+                memory[str(sim.plan["messages"])] = self._message_cli(sim, f"messages_cli_16_c{campaigns}", wd)
+        memory = dict(sorted(memory.items(), key=lambda kv: int(kv[0])))
+        cli, pool = approaches["messages_cli_16"], approaches["messages_pool_16"]
+        ratio = _ratio(pool.get("process_s"), cli.get("process_s")) if cli.get("ok") and pool.get("ok") else None
+        peaks = {k: v.get("peak_rss_mb") for k, v in memory.items()}
+        ok_peaks = [v for v in peaks.values() if v]
+        growth = _ratio(max(ok_peaks), min(ok_peaks)) if ok_peaks and all(peaks.values()) else None
+        self.results["target6"] = {
+            "approaches": approaches, "memory": memory, "peak_rss_mb": peaks, "plan": plan,
+            "campaign_size": sz.msg_campaign_size, "ratio_whole_process_vs_pool": ratio,
+            "ratio_whole_process_vs_pool_nohash": _ratio(approaches["messages_pool_16_nohash"].get("process_s"),
+                                                         cli.get("process_s")),
+            "rss_growth_largest_vs_smallest": growth,
+            "pass_throughput": bool(ratio is not None and ratio >= 0.9),
+            # "flat": the largest run's peak within 1.25x the smallest's (target 3's rule)
+            "pass_memory": bool(ok_peaks and max(ok_peaks) <= 500 and growth is not None and growth <= 1.25),
+        }
+
+    def target6_profile(self) -> None:
+        """Where a message run's time goes: the connector through its API (`runner.run`, models
+        included) on msg_profile_campaigns campaigns, every thread's stack sampled every 10 ms,
+        with dlt's step times and both processes' CPU."""
+        from benchmarks import stacks
+
+        sz = self.sizes
+        wd = self.workdir / "t6_profile"
+        log(f"target 6: profile of a message run, {sz.msg_profile_campaigns} campaigns")
+        source = {"messages": True, "message_page_size": PAGE_SIZE, "recipient_mode": "hash",
+                  "recipient_hash_key": MESSAGE_HASH_KEY}
+        profile = wd / "stacks.txt"
+        with self._message_sim("profile_sim", sz.msg_profile_campaigns) as sim:
+            plan = sim.plan
+            out = self._connector_profiled(sim, wd, source, profile)
+        out.update(messages_needed=plan["messages"], message_pages_needed=plan["message_pages"],
+                   messages=(out.get("table_rows") or {}).get("messages"))
+        summary: Dict[str, Any] = {}
+        if profile.exists():
+            summary = {"all": stacks.summarise(str(profile), 20),
+                       "message_workers": stacks.summarise(str(profile), 20, thread="bsg-messages"),
+                       "main": stacks.summarise(str(profile), 20, thread="MainThread")}
+        self.results["target6_profile"] = {"run": _per_message(out), "plan": plan, "stacks": summary}
+
+    def _connector_profiled(self, sim: SimProcess, wd: Path, source: Dict[str, Any], profile: Path) -> Dict[str, Any]:
+        params = {"base_url": sim.base_url, "api_key": sim.api_key, "concurrency": 16, "build_models": True,
+                  "workdir": str(wd / "connector"), "duckdb_path": str(wd / "connector.duckdb"),
+                  "source": {"start_date": LIST_START, "page_size": PAGE_SIZE, **source},
+                  "profile": str(profile), "count_tables": list(MESSAGE_TABLES)}
+        return self._measure(sim, "connector_profiled", lambda: run_child("connector_profiled", "benchmarks.connector_run",
+                                                                          params, wd, timeout=1800.0), PAGE_SIZE)
+
+    def target6_load(self) -> None:
+        """The messages load path: N parsed message rows -> committed tables through the connector's
+        message resources and dlt, against a raw duckdb insert of the same arrow table."""
+        sz = self.sizes
+        wd = self.workdir / "t6_load"
+        log(f"target 6: messages load path, {sz.msg_load_rows} parsed messages -> DuckDB")
+        self.results["target6_load"] = {**_load_path_pair("messages_floor", "messages_connector", sz.msg_load_rows, wd),
+                                        "rows": sz.msg_load_rows}
+
+    def target6_from_2020(self) -> None:
+        """The campaign target once more, as the issue states it after the listing went concurrent:
+        a first run of N campaigns listed from 2020 (28 three-month windows per type, most empty),
+        whole process, `bsg-campaigns run` vs the bare 16-thread script listing the same windows."""
+        sz = self.sizes
+        wd = self.workdir / "t6_2020"
+        log(f"target 6: first run of {sz.msg_from_2020_campaigns} campaigns listed from {LIST_FROM_2020}")
+        approaches: Dict[str, Dict[str, Any]] = {}
+        with self._sim("from2020_sim", warm=False, campaigns=sz.msg_from_2020_campaigns, latency_ms=LATENCY_MS) as sim:
+            sim.plan = _list_plan(sim.spec, LIST_FROM_2020)
+            knobs = sim.configure()
+            sim.configure(latency_ms=0)
+            sim.warm_up(TYPES, sim.plan["windows"])
+            sim.configure(latency_ms=knobs["latency_ms"])
+            approaches["pool_requests_16"] = self._baseline(sim, "pool_requests_16_2020", wd, kind="requests_loop",
+                                                            threads=16)
+            approaches["connector_cli_16"] = self._cli(sim, "connector_cli_16_2020", wd, start_date=LIST_FROM_2020)
+        for out in approaches.values():
+            out["n"] = sim.plan["campaigns"]
+            out["list_calls_needed"] = sim.plan["list_calls"]
+        ratio = _ratio(approaches["pool_requests_16"].get("process_s"), approaches["connector_cli_16"].get("process_s"))
+        self.results["target6_from_2020"] = {"approaches": approaches, "list_start": LIST_FROM_2020,
+                                             "list_calls": sim.plan["list_calls"], "ratio_whole_process": ratio,
+                                             "pass": bool(ratio is not None and ratio >= 0.9)}
+
+
+def _load_path_pair(floor_mode: str, connector_mode: str, n: int, wd: Path) -> Dict[str, Any]:
+    """The floor, then the connector's path, each in its own process (benchmarks/load_path.py);
+    passes when the connector's time is within 3x the floor's."""
+    out: Dict[str, Any] = {}
+    for mode in (floor_mode, connector_mode):
+        log(f"  {mode} ...")
+        result = run_child(f"load_{mode}", "benchmarks.load_path", {"mode": mode, "n": n, "workdir": str(wd / mode)},
+                           wd / mode)
+        out[mode] = result.as_dict()
+        log(f"  {mode}: {result.wall_s:.2f} s, peak RSS {result.peak_rss_mb:.0f} MB"
+            + ("" if result.ok else f" FAILED {result.error[:300]}"))
+    ratio = _ratio(out[connector_mode].get("wall_s"), out[floor_mode].get("wall_s"))
+    return {**out, "ratio_vs_floor": ratio, "pass": bool(ratio is not None and ratio <= 3.0 and out[connector_mode]["ok"])}
+
+
+def _per_message(out: Dict[str, Any]) -> Dict[str, Any]:
+    if out.get("ok") and out.get("messages"):
+        out["messages_per_s"] = round(out["messages"] / out["wall_s"], 1)
+        out["process_messages_per_s"] = round(out["messages"] / out["process_s"], 1)
+    return out
+
+
+def _message_spec(campaigns: int, size: int) -> Dict[str, Any]:
+    """A catalogue of `campaigns` campaigns (rcs and sms, created in the last 60 days) whose own
+    messages are `size` each: the ids come from the same catalogue without the override."""
+    base = {"campaigns": campaigns, "whatsapp_share": 0.0, "seed": 42, "future_days": 0.0}
+    ids = groundtruth.catalogue(base).visible_campaign_ids()
+    return {**base, "message_counts": {cid: size for cid in ids}}
+
+
+def _count_rows(path: Path, tables: Tuple[str, ...]) -> Dict[str, Optional[int]]:
+    import duckdb
+
+    from bsg_campaigns.settings import DATASET_NAME
+
+    counts: Dict[str, Optional[int]] = {}
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        for table in tables:
+            try:
+                counts[table] = int(con.execute(f"SELECT count(*) FROM {DATASET_NAME}.{table}").fetchone()[0])
+            except duckdb.Error:
+                counts[table] = None
+    finally:
+        con.close()
+    return counts
+
+
 class _WarmSim(SimProcess):
     """A simulator process with its listing plan from the catalogue (`plan`), optionally warmed up
     (every campaign listed once) before use."""
@@ -391,15 +579,20 @@ def _floor(plan: Dict[str, Any], in_flight: int) -> Dict[str, Any]:
             "list_pages": plan["list_calls"], "n": plan["campaigns"], "in_flight": in_flight}
 
 
-def _list_plan(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """The creation-date windows every approach lists (LIST_START .. now + margin), the list calls
-    they need at PAGE_SIZE and the campaigns they find: from the catalogue."""
+def _list_plan(spec: Dict[str, Any], list_start: str = LIST_START) -> Dict[str, Any]:
+    """The creation-date windows every approach lists (list_start .. now + margin), the list calls
+    they need at PAGE_SIZE and the campaigns they find, and, when the spec sets message sizes,
+    the messages and message pages (PAGE_SIZE per page, per campaign): from the catalogue."""
     twin = groundtruth.catalogue(spec)
-    start = datetime.strptime(LIST_START, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    start = datetime.strptime(list_start, "%Y-%m-%d").replace(tzinfo=timezone.utc)
     plan = groundtruth.windows(start, twin.now + LIST_END_MARGIN)
-    campaigns = sum(len(twin.visible_campaign_ids(t)) for t in TYPES)
-    return {"windows": [[lo.strftime("%Y-%m-%d %H:%M:%S"), hi.strftime("%Y-%m-%d %H:%M:%S")] for lo, hi in plan],
-            "list_calls": groundtruth.list_calls(twin, TYPES, plan, PAGE_SIZE), "campaigns": campaigns}
+    ids = [cid for t in TYPES for cid in twin.visible_campaign_ids(t)]
+    out = {"windows": [[lo.strftime("%Y-%m-%d %H:%M:%S"), hi.strftime("%Y-%m-%d %H:%M:%S")] for lo, hi in plan],
+           "list_calls": groundtruth.list_calls(twin, TYPES, plan, PAGE_SIZE), "campaigns": len(ids)}
+    if spec.get("message_counts"):
+        counts = [twin.expected_message_count(cid) for cid in ids]
+        out.update(messages=sum(counts), message_pages=sum(max(1, -(-n // PAGE_SIZE)) for n in counts))
+    return out
 
 
 def machine() -> Dict[str, Any]:
@@ -420,7 +613,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks that the harness works (~1 min)")
     ap.add_argument("--out", type=Path, default=None, help="where results.json / results.md go")
-    ap.add_argument("--targets", default="1,2,3,4,5", help="comma list of targets to run (default all)")
+    ap.add_argument("--targets", default="1,2,3,4,5,6", help="comma list of targets to run (default all)")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch dir (default: a temporary dir)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch dir (logs, DuckDB files)")
     ap.add_argument("--jobs", type=int, default=None,
@@ -440,7 +633,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.perf_counter()
     steps: List[Tuple[str, Callable[[], None]]] = [("1", bench.target1), ("1", bench.target1_sweep),
                                                    ("2", bench.target2), ("3", bench.target3),
-                                                   ("4", lambda: bench.target4(args.t4_source)), ("5", bench.target5)]
+                                                   ("4", lambda: bench.target4(args.t4_source)), ("5", bench.target5),
+                                                   ("6", bench.target6_profile), ("6", bench.target6_load),
+                                                   ("6", bench.target6),
+                                                   ("6", bench.target6_from_2020)]
     log(f"scratch dir {scratch}; results -> {out_dir}")
     selected = [step for target, step in steps if target in targets]
     jobs = args.jobs or (4 if args.quick else 1)

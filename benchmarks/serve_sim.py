@@ -21,6 +21,8 @@ def main(argv: list) -> int:
     spec = json.loads(argv[0]) if argv else {}
     if "start_time" in spec:
         spec["start_time"] = datetime.fromisoformat(spec["start_time"])
+    if "message_counts" in spec:  # JSON object keys are strings; campaign ids are ints
+        spec["message_counts"] = {int(cid): int(n) for cid, n in spec["message_counts"].items()}
     if "senders" in spec:
         spec["senders"] = tuple(spec["senders"])
     sim = Simulator(SimulatorConfig(**spec)).start(host="127.0.0.1", port=0)

@@ -102,3 +102,34 @@ def test_incremental_allowance_ignores_the_connectors_report(quick: Dict[str, An
     for key in ("requests_allowed", "open_before_measured_run", "new_campaigns", "list_pages_needed"):
         assert t4[key] == normal[key], key
     assert t4["requests"] > t4["requests_allowed"] and not t4["requests_pass"] and not t4["pass"]
+
+
+@pytest.mark.timeout(420)
+def test_message_benchmarks_compare_like_with_like(quick: Dict[str, Any]) -> None:
+    """Target 6 (messages): the script and `bsg-campaigns run` read the same message pages (the
+    simulator's count equals the catalogue's pages at 500) and load every message; the memory
+    sweep, the load path, the profile and the from-2020 campaign run all ran."""
+    t6 = quick["target6"]
+    plan = t6["plan"]
+    assert plan["messages"] > plan["campaigns"] * quick["meta"]["sizes"]["msg_campaign_size"] - 1
+    for name, run in t6["approaches"].items():
+        assert run["ok"], (name, run.get("error"))
+        assert run["messages"] == run["messages_needed"] == plan["messages"], name
+        assert run["server_requests"]["messages"] == run["message_pages_needed"] == plan["message_pages"], name
+        assert run["server_requests"]["list"] == plan["list_calls"], name
+    cli = t6["approaches"]["messages_cli_16"]
+    assert cli["table_rows"]["messages"] == plan["messages"] and cli["table_rows"]["message_reads"] == plan["campaigns"]
+    assert len(t6["memory"]) == len(quick["meta"]["sizes"]["msg_memory_campaigns"])
+    assert all(run["ok"] and run["table_rows"]["messages"] == int(n) for n, run in t6["memory"].items())
+    load = quick["target6_load"]
+    assert load["messages_connector"]["ok"] and load["messages_floor"]["ok"]
+    assert load["messages_connector"]["rows"] == load["messages_floor"]["rows"]
+    assert load["messages_connector"]["rows"]["messages"] == quick["meta"]["sizes"]["msg_load_rows"]
+    profile = quick["target6_profile"]
+    assert profile["run"]["ok"] and profile["run"]["messages"] == profile["plan"]["messages"]
+    assert profile["stacks"]["all"]["samples"] > 0
+    from_2020 = quick["target6_from_2020"]
+    for name, run in from_2020["approaches"].items():
+        assert run["ok"], (name, run.get("error"))
+        assert run["server_requests"]["list"] == from_2020["list_calls"] == run["list_calls_needed"], name
+        assert run["server_requests"]["detail"] == run["n"], name

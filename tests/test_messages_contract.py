@@ -255,6 +255,44 @@ def test_a_body_that_is_no_page_is_one_rejection(body, reason):
     assert reason in result.rejections[0].reason and result.rejections[0].campaign_id == 7
 
 
+@pytest.mark.parametrize("as_bytes", [True, False])
+def test_a_raw_nul_in_the_body_is_one_rejection_whether_bytes_or_text(as_bytes):
+    """The bytes fast path (only a NUL can make strictly decoded UTF-8 unstorable) says what
+    body_text says, for bytes and text bodies alike."""
+    text = page(message(id=1, sender="ok")).replace('"ok"', '"a\x00b"')
+    assert "\x00" in text
+    result = parse_message_page(text.encode("utf-8") if as_bytes else text, fetched_at=FETCHED, policy=HASH,
+                                campaign_id=7)
+    assert result.records == [] and len(result.rejections) == 1
+    assert "body contains a NUL character (U+0000) at offset" in result.rejections[0].reason
+    assert "\x00" not in result.rejections[0].payload
+
+
+@pytest.mark.parametrize("escape, storable", [
+    ("\\uD800", False), ("\\udBFF", False), ("\\uDc00", False), ("\\u0000", False),
+    ("\\ud55c", True), ("\\uD7A3", True), ("\\u0412", True),
+])
+def test_escapes_are_checked_in_either_case(escape, storable):
+    """JSON escapes of a lone surrogate or NUL in upper, lower or mixed case are refused; other
+    escapes that share the prefix (Hangul U+D55C, U+D7A3) or not (Cyrillic) are stored."""
+    body = page(message(id=1, sender="ok")).replace('"ok"', f'"x{escape}y"')
+    result = parse_message_page(body.encode("ascii"), fetched_at=FETCHED, policy=HASH)
+    if storable:
+        assert [r.sender for r in result.records] == [json.loads(f'"x{escape}y"')]
+    else:
+        assert result.records == [] and "data[0].sender contains" in result.rejections[0].reason
+
+
+def test_repeated_timestamps_and_prices_are_read_per_time_zone():
+    """The memoized readers give each zone its own reading of the same naive text."""
+    item = message(created_at="2026-03-29 01:30:00", amount={"value": "0.0100000", "currency": "EUR"})
+    kyiv, utc = (parse_one(copy.deepcopy(item), tz=zone) for zone in (ZoneInfo("Europe/Kyiv"), UTC))
+    assert kyiv.created_at == datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
+    assert utc.created_at == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert kyiv.price == utc.price == Decimal("0.0100000")
+    assert isinstance(parse_one(message(created_at="2026-02-30 10:00:00")), Rejection)  # errors are not cached
+
+
 def test_an_unparseable_body_has_its_phone_like_digits_replaced():
     body = '{"data": [{"id": 4419393338, "phone": 380981171206, }]}'
     result = parse_message_page(body, fetched_at=FETCHED, policy=HASH)
