@@ -135,14 +135,14 @@ def test_check_context_revalidated_at_run_time(clean_duckdb):
 def test_report_text_and_dict(bad_report, clean_report):
     text = bad_report.to_text()
     lines = text.splitlines()
-    assert lines[0] == "data-quality checks: 12 run, 8 failed, 4 warning(s)"
+    assert lines[0] == "data-quality checks: 13 run, 9 failed, 4 warning(s)"
     assert any(line.startswith("  FAIL unique_campaign_id: 1 offending row(s)") for line in lines)
     assert any(line.startswith("  WARN empty_run: 1 offending row(s)") for line in lines)
     assert all(len(line) < 240 for line in lines)
-    assert clean_report.to_text().splitlines()[0] == "data-quality checks: 12 run, 0 failed, 0 warning(s)"
+    assert clean_report.to_text().splitlines()[0] == "data-quality checks: 13 run, 0 failed, 0 warning(s)"
     assert clean_report.to_text().splitlines()[1].startswith("  ok   unique_campaign_id, ")
     as_dict = json.loads(json.dumps(bad_report.to_dict()))
-    assert as_dict["ok"] is False and as_dict["failures"] == 8 and as_dict["warnings"] == 4
+    assert as_dict["ok"] is False and as_dict["failures"] == 9 and as_dict["warnings"] == 4
     assert as_dict["context"] == {"refresh_window_hours": 168, "campaigns_listed": 5, "campaigns_loaded": 0}
     currency = next(r for r in as_dict["results"] if r["name"] == "currency_code")
     assert currency["outcome"] == "FAIL" and currency["severity"] == "error"

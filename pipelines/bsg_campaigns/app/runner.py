@@ -10,7 +10,7 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dlt
 from dlt.common.configuration.exceptions import (ConfigFieldMissingException, ConfigValueCannotBeCoercedException,
@@ -201,7 +201,7 @@ def _exclusive(lock_path: Path, busy: str) -> Iterator[None]:
 
 
 def build_and_check(pipeline: dlt.Pipeline, report: RunReport, refresh_window_hours: float,
-                    final_statuses: Sequence[str]) -> None:
+                    final_statuses: Sequence[str] = defaults.FINAL_STATUSES) -> None:
     """Rebuild the SQL views and run the data-quality checks (the analyst layer) into `report`."""
     try:
         from bsg_campaigns.analyst.models import models_and_checks
