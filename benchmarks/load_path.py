@@ -150,7 +150,7 @@ def floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
     return {**result, "arrow_from_records_s": round(arrow_s, 3)}
 
 
-MESSAGE_BATCH = 25_000  # records per MessageBatch: source.MESSAGE_BATCH_ROWS, what a run hands to dlt
+MESSAGE_BATCH = 5_000  # records per MessageBatch: source.MESSAGE_BATCH_ROWS, what a run hands to dlt
 
 
 def message_source(records: List[Any], batch_size: int = MESSAGE_BATCH) -> Any:
