@@ -75,7 +75,7 @@ def test_checks_match_duckdb_on_bad_data(bad_postgres, bad_duckdb):
     context = CheckContext(campaigns_listed=5, campaigns_loaded=0)
     duck, pg = run_checks(bad_duckdb, context), run_checks(bad_postgres, context)
     assert [r.error for r in pg.results] == [None] * len(sqlcompile.CHECKS)
-    assert len(pg.failures) == 8 and len(pg.warnings) == 4
+    assert len(pg.failures) == 9 and len(pg.warnings) == 4
     assert duck.to_dict() == pg.to_dict()
 
 

@@ -6,11 +6,13 @@ payload can ever fail a whole load. Valid payloads in any documented variant par
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Dict, Tuple
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -207,6 +209,11 @@ def test_property_summary(record):
     verdicts = {name: v for name, v in _RECORDER.verdicts.items() if "test_properties.py::test_property_" in name
                 and not name.endswith("summary")}
     examples = sum(_COUNTS.values())
+    all_seen_passed = all(v == "passed" for v in verdicts.values())
+    if len(verdicts) < 3 and all_seen_passed and os.environ.get("PYTEST_XDIST_WORKER"):
+        # Under pytest-xdist (make test) the properties may run in another worker: each asserted
+        # its own property there; the report's row comes from a serial run (make test-reliability).
+        pytest.skip("the properties ran in another pytest-xdist worker")
     ok = len(verdicts) == 3 and all(v == "passed" for v in verdicts.values())
     record(SECTION, "Hypothesis: mutated details, arbitrary bytes, documented variants", ok=ok,
            trials=examples, lost=None, duplicates=None,

@@ -331,8 +331,14 @@ def _drop_committed_extracted_packages(pipeline: dlt.Pipeline) -> None:
 # copy into campaign_statistics' staging table (dlt does not truncate staging again on resume)
 # doubles the rows the delete-insert merge then inserts - it has no primary key to dedup on.
 # campaigns' staging copy is harmless to re-run (merge dedups on campaign_id) and is settled too.
+# The message tables merge on message_id without a dedup window (source.py), like
+# campaign_statistics: a re-run copy would insert its messages twice.
 _SETTLED_TABLES = (tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS,
-                   tables.CAMPAIGN_STATISTICS, tables.CAMPAIGNS)
+                   tables.CAMPAIGN_STATISTICS, tables.CAMPAIGNS, tables.MESSAGES, tables.MESSAGE_FALLBACKS,
+                   tables.MESSAGE_READS)
+# How a job file's rows are told apart from other files' of the same package: a campaign's details
+# are in one file per table, its messages in many (batches of MESSAGE_BATCH_ROWS), each message in one.
+_ROW_KEY = {tables.MESSAGES: "message_id", tables.MESSAGE_FALLBACKS: "message_id"}
 
 
 def _settle_committed_jobs(pipeline: dlt.Pipeline, load_id: str) -> None:
@@ -367,23 +373,25 @@ def _settle_committed_jobs(pipeline: dlt.Pipeline, load_id: str) -> None:
 
 def _rows_already_loaded(pipeline: dlt.Pipeline, table_name: str, file_path: str) -> bool:
     """Are all of this job file's rows at the destination? Rows are told apart by campaign id
-    (a campaign is in one file of a table per package) and, in the append tables that keep
-    every run's rows, by the run's fetched_at range. Staging tables start empty per package."""
+    (a campaign is in one file of a table per package) or message id (_ROW_KEY) and, in the append
+    tables that keep every run's rows, by the run's fetched_at range. Staging tables start empty
+    per package."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     with_time = table_name in (tables.CAMPAIGN_STATISTICS_HISTORY, tables.REJECTED_RECORDS)
-    data = pq.read_table(file_path, columns=["campaign_id", "fetched_at"] if with_time else ["campaign_id"])
+    key = _ROW_KEY.get(table_name, "campaign_id")
+    data = pq.read_table(file_path, columns=[key, "fetched_at"] if with_time else [key])
     if data.num_rows == 0:
         return False
-    if data.column("campaign_id").null_count:
+    if data.column(key).null_count:
         # Rejected payloads without a usable id: nothing tells this file's rows apart from
         # another file's in the same package, so it is re-run (a duplicate is possible there,
         # a lost rejection is not).
         return False
-    ids = sorted({int(i) for i in data.column("campaign_id").to_pylist()})
+    ids = sorted({int(i) for i in data.column(key).to_pylist()})
     # Only integers and ISO timestamps taken from our own typed file reach the SQL text.
-    where = f"campaign_id in ({', '.join(str(i) for i in ids)})"
+    where = f"{key} in ({', '.join(str(i) for i in ids)})"
     if with_time:
         low, high = pc.min(data.column("fetched_at")).as_py(), pc.max(data.column("fetched_at")).as_py()
         where += f" and fetched_at between '{low.isoformat()}' and '{high.isoformat()}'"
