@@ -302,6 +302,7 @@ def store_generated_key() -> str:
     (created when missing, readable by its owner only), and set in dlt's secrets provider so this
     process resolves it too. Logs where it went (never the key). A secrets file that cannot be
     written stops the run: a key that lives only in memory would be lost with the process."""
+    import fcntl
     import logging
 
     import tomlkit
@@ -311,16 +312,31 @@ def store_generated_key() -> str:
     key = privacy.generate_key()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        document = tomlkit.parse(open(path, encoding="utf-8").read()) if os.path.exists(path) else tomlkit.document()
-        table: Any = document
-        for section in SECTION.split("."):
-            if section not in table:
-                table[section] = tomlkit.table()
-            table = table[section]
-        table[privacy.KEY_SETTING] = key
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as secrets_file:
-            secrets_file.write(tomlkit.dumps(document))
+        # Two pipelines of one project starting together must not each write their own key: the
+        # file is read and written under an exclusive lock, and a key found there is used.
+        with open(path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            document = (tomlkit.parse(open(path, encoding="utf-8").read()) if os.path.exists(path)
+                        else tomlkit.document())
+            table: Any = document
+            for section in SECTION.split("."):
+                if section not in table:
+                    table[section] = tomlkit.table()
+                table = table[section]
+            found = str(table.get(privacy.KEY_SETTING) or "").strip()
+            if found:  # another run of the project wrote one meanwhile
+                key = found
+            else:
+                table[privacy.KEY_SETTING] = key
+                # a new file beside it, then renamed over it: a kill mid-write never truncates the
+                # user's secrets, and the result is readable by its owner only
+                temporary = f"{path}.{os.getpid()}.tmp"
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(descriptor, "w", encoding="utf-8") as secrets_file:
+                    secrets_file.write(tomlkit.dumps(document))
+                    secrets_file.flush()
+                    os.fsync(secrets_file.fileno())
+                os.replace(temporary, path)
     except (OSError, ValueError) as exc:  # tomlkit's parse errors are ValueErrors
         raise ConfigError(privacy.KEY_SETTING, f"`{privacy.KEY_SETTING}` is not set and a new key could not be "
                           f"written to {path} ({type(exc).__name__}: {exc}).",
@@ -330,9 +346,9 @@ def store_generated_key() -> str:
             provider.set_value(privacy.KEY_SETTING, key, None, *SECTIONS[:2])
             break
     logging.getLogger("bsg_campaigns.config").warning(
-        "generated %s (fingerprint %s) into %s: back it up like the api key; a lost key cannot be recovered and "
-        "new recipients would no longer join the stored ones", privacy.KEY_SETTING,
-        privacy.key_fingerprint(bytes.fromhex(key)), path)
+        "%s %s (fingerprint %s) into %s: back it up like the api key; a lost key cannot be recovered and "
+        "new recipients would no longer join the stored ones", "found" if found else "generated",
+        privacy.KEY_SETTING, privacy.key_fingerprint(bytes.fromhex(key)), path)
     return key
 
 

@@ -407,7 +407,8 @@ def rejected_records(batch: Batch) -> Iterator[Any]:
 # fit the load's 128 MB DuckDB cap from ~200,000 messages (measured: 5 failed attempts, then an
 # uncapped load at 2 GB RSS for 2.1 M messages). A read's pages never overlap, so ids are unique
 # within a run; the check unique_message_id guards it. message_fallbacks on message_id too: a
-# re-read message's links are replaced whole (a link that disappeared goes).
+# re-read message's links are replaced whole while it has any (one that lost every link keeps
+# its old rows: it has none in the new batch to delete by; not seen from the API).
 def _message_table(name: str, key: Tuple[str, ...], columns: Any, build: Callable[[MessageBatch], Any],
                    doc: str) -> Any:
     # dlt's transformer() annotation takes the bare disposition name (see campaign_statistics)

@@ -385,7 +385,9 @@ def _rejection(item: Any, digits: Optional[str], reason: str, *, fetched_at: dat
     if not policy.keeps_raw:
         if digits is not None:
             payload, reason = policy.scrub(payload, digits), policy.scrub(reason, digits)
-        elif not isinstance(item, dict):  # no phone field to go by: any phone-like digits
+        elif not isinstance(item, dict) or item.get("phone") is not None:
+            # no readable number to go by (none, or one in another format such as "+380 98 117
+            # 1206" that may also stand elsewhere in the item): any phone-like digits
             payload = policy.scrub(payload)
     prefix = "" if reason.startswith(label) else f"{label}: "
     return Rejection(owner, fetched_at, prefix + reason, payload)

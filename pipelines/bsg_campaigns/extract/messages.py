@@ -17,7 +17,7 @@ import queue
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 from bsg_campaigns.api.client import BsgClient
 from bsg_campaigns.api.exceptions import ApiError, ApiUnavailable, AuthError, ClientError
@@ -80,6 +80,7 @@ class _Fetched:
     total: Optional[int] = None
     server_time: Optional[datetime] = None
     failure: Optional[str] = None
+    refused: bool = False  # the failure is the server answering about this campaign (a 4xx)
 
 
 @dataclass
@@ -131,7 +132,8 @@ class MessageReader:
                     finished = done.get()
                     in_flight.discard(finished)
                     fetched = finished.result()
-                    streak = streak + 1 if fetched.failure else 0
+                    # an answer about the campaign (a 4xx) shows the API is up, as for details
+                    streak = streak + 1 if fetched.failure and not fetched.refused else 0
                     if streak >= self.max_consecutive_failures:
                         raise ApiUnavailable(f"{streak} message pages in a row could not be fetched; "
                                              f"last error: {fetched.failure}")
@@ -151,9 +153,15 @@ class MessageReader:
             state.rows += fetched.served
             yield PageRead(chunk.campaign_id, fetched.page)
         if fetched.failure is not None:
+            if state.failure is None:  # the read is incomplete: its chunks not sent yet are not
+                kept = [c for c in waiting if c.campaign_id != chunk.campaign_id]
+                state.outstanding -= len(waiting) - len(kept)
+                waiting[:] = kept
             state.failure = state.failure or fetched.failure
         elif state.failure is None:
-            for follow_up in self._follow_ups(fetched):
+            follow_ups, short = self._follow_ups(fetched)
+            state.failure = short  # served less than it reported: not complete
+            for follow_up in follow_ups:
                 state.outstanding += 1
                 waiting.append(follow_up)
         if state.outstanding == 0:
@@ -162,28 +170,30 @@ class MessageReader:
             yield CampaignRead(chunk.campaign_id, read_at, state.pages, state.rows, state.failure is None,
                                state.failure)
 
-    def _follow_ups(self, fetched: _Fetched) -> List[_Chunk]:
-        """The chunks a served page leaves to read."""
+    def _follow_ups(self, fetched: _Fetched) -> Tuple[List[_Chunk], Optional[str]]:
+        """The chunks a served page leaves to read, and why the read ends short (an empty page
+        before the reported total), if it does."""
         chunk, served = fetched.chunk, fetched.served
         start = chunk.offset + served
         if chunk.end is None:
             if fetched.total is None:  # page on, one page at a time, until an empty page
-                return [_Chunk(chunk.campaign_id, start, None)] if served else []
+                return ([_Chunk(chunk.campaign_id, start, None)] if served else []), None
             if not served:
-                if start < fetched.total:
-                    logger.warning("messages of campaign %d stopped early: the server reported %d, served %d",
-                                   chunk.campaign_id, fetched.total, start)
-                return []
+                return [], self._short(chunk.campaign_id, start, fetched.total)
             # the first page: the rest in chunks as long as what the server served
             step = served
             return [_Chunk(chunk.campaign_id, offset, min(offset + step, fetched.total))
-                    for offset in range(start, fetched.total, step)][::-1]  # popped from the end: in order
+                    for offset in range(start, fetched.total, step)][::-1], None  # popped from the end: in order
         if start < chunk.end and served:
-            return [_Chunk(chunk.campaign_id, start, chunk.end)]
-        if start < chunk.end:
-            logger.warning("messages of campaign %d stopped early at offset %d of %d", chunk.campaign_id, start,
-                           chunk.end)
-        return []
+            return [_Chunk(chunk.campaign_id, start, chunk.end)], None
+        return [], self._short(chunk.campaign_id, start, chunk.end) if start < chunk.end else None
+
+    @staticmethod
+    def _short(campaign_id: int, offset: int, end: int) -> Optional[str]:
+        if offset >= end:
+            return None
+        logger.warning("messages of campaign %d stopped early at offset %d of %d", campaign_id, offset, end)
+        return f"an empty page at offset {offset} of {end}"
 
     def _fetch(self, chunk: _Chunk) -> _Fetched:
         wanted = self.page_size if chunk.end is None else chunk.end - chunk.offset
@@ -194,7 +204,7 @@ class MessageReader:
         except AuthError:
             raise
         except ClientError as exc:  # about this campaign (e.g. a 422): its read is incomplete, retried later
-            return _Fetched(chunk, failure=f"HTTP {exc.status} at offset {chunk.offset}")
+            return _Fetched(chunk, failure=f"HTTP {exc.status} at offset {chunk.offset}", refused=True)
         except ApiError as exc:
             return _Fetched(chunk, failure=f"{exc} (offset {chunk.offset})")
         page = parse_message_page(response.raw or response.text, fetched_at=response.server_time,

@@ -397,12 +397,27 @@ def _rows_already_loaded(pipeline: dlt.Pipeline, table_name: str, file_path: str
         where += f" and fetched_at between '{low.isoformat()}' and '{high.isoformat()}'"
     job_client: Any = pipeline.destination_client()
     with job_client:
+        if table_name == tables.REJECTED_RECORDS:
+            # A campaign's message rejections are spread over many files of a package, with equal
+            # fetched_at seconds: only the exact rows tell this file's apart (each message is read
+            # once per run, so its rejection row is unique in the package).
+            return _all_rows_found(job_client.sql_client, table_name, where, pq.read_table(file_path))
         if with_time:
             found = _count(job_client.sql_client, table_name, where)
         else:  # merge tables: the copy job loads the staging dataset
             with job_client.with_staging_dataset():
                 found = _count(job_client.sql_client, table_name, where)
     return found >= int(data.num_rows)
+
+
+def _all_rows_found(sql_client: Any, table_name: str, where: str, rows: Any) -> bool:
+    from collections import Counter
+
+    names = ("campaign_id", "fetched_at", "reason", "payload")
+    wanted = Counter(zip(*(rows.column(name).to_pylist() for name in names)))
+    sql = f"select {', '.join(names)} from {sql_client.make_qualified_table_name(table_name)} where {where}"
+    found = Counter(tuple(row) for row in sql_client.execute_sql(sql))
+    return all(found[row] >= copies for row, copies in wanted.items())
 
 
 def _count(sql_client: Any, table_name: str, where: str) -> int:
