@@ -354,6 +354,16 @@ def _scrubbed(value: Any, digits: str, policy: RecipientPolicy) -> Any:
     return value
 
 
+def _strings_scrubbed(value: Any, policy: RecipientPolicy) -> Any:
+    if isinstance(value, str):
+        return policy.scrub(value)
+    if isinstance(value, dict):
+        return {key: _strings_scrubbed(inner, policy) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_strings_scrubbed(inner, policy) for inner in value]
+    return value
+
+
 def _rejection(item: Any, digits: Optional[str], reason: str, *, fetched_at: datetime, policy: RecipientPolicy,
                campaign_id: Optional[int], keep_text: bool, where: str) -> Rejection:
     """The rejected item as stored: its phone per the policy (an unreadable one replaced unless
@@ -385,9 +395,15 @@ def _rejection(item: Any, digits: Optional[str], reason: str, *, fetched_at: dat
     if not policy.keeps_raw:
         if digits is not None:
             payload, reason = policy.scrub(payload, digits), policy.scrub(reason, digits)
-        elif not isinstance(item, dict) or item.get("phone") is not None:
-            # no readable number to go by (none, or one in another format such as "+380 98 117
-            # 1206" that may also stand elsewhere in the item): any phone-like digits
+        elif not isinstance(item, dict):  # no phone field to go by: any phone-like digits
             payload = policy.scrub(payload)
+        elif item.get("phone") is not None:
+            # a number in another format ("+380 98 117 1206") may stand elsewhere in the item too:
+            # phone-like digit runs in its strings are replaced (ids and counts are numbers of
+            # their own, and the payload stays JSON)
+            try:
+                payload = json_text(_strings_scrubbed(stored, policy))
+            except (RecursionError, ValueError):  # nested too deeply to walk: every digit run
+                payload = policy.scrub(payload)
     prefix = "" if reason.startswith(label) else f"{label}: "
     return Rejection(owner, fetched_at, prefix + reason, payload)
