@@ -4,10 +4,4 @@
 -- guards: one row per campaign in `campaigns`. A duplicate would double the campaign in every mart
 --         (campaign_rates joins on campaign_id) and in daily sums.
 -- offending rows: one per duplicated campaign_id, with how many rows carry it.
-select
-    campaign_id,
-    cast(count(*) as bigint) as copies
-from {{ source('bsg_campaigns', 'campaigns') }}
-group by campaign_id
-having count(*) > 1
-order by campaign_id
+{{ duplicated_keys('campaigns', 'campaign_id') }}

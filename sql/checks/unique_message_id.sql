@@ -6,10 +6,4 @@
 --         merge of 200,000 messages outgrow the load's memory cap), so a server that served one
 --         message on two pages of one read would load it twice: this check says so.
 -- offending rows: one per duplicated message_id, with how many rows carry it.
-select
-    message_id,
-    cast(count(*) as bigint) as copies
-from {{ source('bsg_campaigns', 'messages') }}
-group by message_id
-having count(*) > 1
-order by message_id
+{{ duplicated_keys('messages', 'message_id') }}
