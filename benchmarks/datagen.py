@@ -48,7 +48,8 @@ def make_message_records(n: int, distinct: int = 20_000, seed: int = 7) -> List[
     policy, repeated under fresh message ids (and their fallback links shifted alike)."""
     import json
 
-    from bsg_campaigns.contract.messages import FallbackLink, parse_message_page
+    from bsg_campaigns.contract.message_pages import parse_message_page
+    from bsg_campaigns.contract.messages import FallbackLink
     from bsg_campaigns.contract.privacy import recipient_policy
     from bsg_campaigns.simulator import Simulator, SimulatorConfig
 

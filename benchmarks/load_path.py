@@ -153,24 +153,41 @@ def floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
 MESSAGE_BATCH = 5_000  # records per MessageBatch: source.MESSAGE_BATCH_ROWS, what a run hands to dlt
 
 
+PAGE_ROWS = 500  # a parsed page: what the reader hands to the source
+
+
 def message_source(records: List[Any], batch_size: int = MESSAGE_BATCH) -> Any:
     """The connector's message table resources (`messages`, `message_fallbacks`, `message_reads`,
     `rejected_records`: the same arrow builders, hints, merge keys) fed with `MessageBatch`es of
-    already parsed records, one `message_reads` row per campaign in the batch that ends it."""
+    already parsed pages (MessageColumns of 500 messages, built here untimed: the parser's output)
+    extended into batches as source._read_messages does, one `message_reads` row per campaign in
+    the batch that ends it."""
     import bsg_campaigns.source as source_module
     from bsg_campaigns.contract.batches import MessageBatch
+    from bsg_campaigns.contract.message_pages import MessageColumns
+
+    pages = [MessageColumns.of(records[start:start + PAGE_ROWS]) for start in range(0, len(records), PAGE_ROWS)]
 
     def details() -> Iterator[Any]:
-        for start in range(0, len(records), batch_size):
-            chunk = records[start:start + batch_size]
-            ended = sorted({r.campaign_id for r in chunk})
-            reads = [{"campaign_id": cid, "read_at": chunk[0].fetched_at, "messages": 0, "rejected": 0, "pages": 0,
-                      "complete": True, "matches_statistics": None} for cid in ended]
-            yield MessageBatch(records=chunk, reads=reads)
+        batch = MessageBatch()
+        for page in pages:
+            batch.messages.extend(page)
+            if len(batch) >= batch_size:
+                yield _with_reads(batch)
+                batch = MessageBatch()
+        if len(batch):
+            yield _with_reads(batch)
 
     return _batch_source("bsg_message_load_bench", details, (
         source_module.messages, source_module.message_fallbacks, source_module.message_reads,
         source_module.rejected_records))
+
+
+def _with_reads(batch: Any) -> Any:
+    batch.reads = [{"campaign_id": cid, "read_at": batch.messages["fetched_at"][0], "messages": 0, "rejected": 0,
+                    "pages": 0, "complete": True, "matches_statistics": None}
+                   for cid in sorted(set(batch.messages["campaign_id"]))]
+    return batch
 
 
 def messages_connector(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
@@ -189,9 +206,11 @@ def messages_connector(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
 def messages_floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
     """The same two tables as arrow (built beforehand, untimed), inserted with plain duckdb."""
     from bsg_campaigns.contract.batches import message_fallbacks_table, messages_table
+    from bsg_campaigns.contract.message_pages import MessageColumns
 
     started = time.perf_counter()
-    tables = {"messages": messages_table(records), "message_fallbacks": message_fallbacks_table(records)}
+    columns = MessageColumns.of(records)
+    tables = {"messages": messages_table(columns), "message_fallbacks": message_fallbacks_table(columns)}
     arrow_s = time.perf_counter() - started
     result = _insert_floor(Path(p["workdir"]) / "floor.duckdb", tables)
     return {**result, "arrow_from_records_s": round(arrow_s, 3)}

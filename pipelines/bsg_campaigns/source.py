@@ -209,14 +209,14 @@ def _read_messages(reader: MessageReader, reads: List[PlannedRead], outcomes: Li
     for event in reader.read_many(planned):
         if isinstance(event, PageRead):
             page = event.page
-            tallies[event.campaign_id].add(page.records)
+            tallies[event.campaign_id].add(page.messages)
             counts = loaded.setdefault(event.campaign_id, [0, 0])
-            counts[0] += len(page.records)
+            counts[0] += len(page.messages)
             counts[1] += len(page.rejections)
-            batch.records.extend(page.records)
+            batch.messages.extend(page.messages)
             batch.rejections.extend(page.rejections)
             report.messages["pages"] += 1
-            report.messages["rows"] += len(page.records)
+            report.messages["rows"] += len(page.messages)
             report.messages["rejected"] += len(page.rejections)  # report.rejected counts campaigns
         else:
             outcomes.append(_finished(event, planned[event.campaign_id], tallies.pop(event.campaign_id),
@@ -325,8 +325,8 @@ def _resolved(names: Optional[List[str]]) -> List[str]:
 
 
 def _counted_messages(batch: MessageBatch, report: RunReport) -> MessageBatch:
-    report.add_rows(tables.MESSAGES, len(batch.records))
-    report.add_rows(tables.MESSAGE_FALLBACKS, sum(len(r.fallbacks) for r in batch.records))
+    report.add_rows(tables.MESSAGES, len(batch.messages))
+    report.add_rows(tables.MESSAGE_FALLBACKS, batch.messages.fallback_count())
     report.add_rows(tables.MESSAGE_READS, len(batch.reads))
     report.add_rows(tables.REJECTED_RECORDS, len(batch.rejections))
     return batch
@@ -424,10 +424,10 @@ def _message_table(name: str, key: Tuple[str, ...], columns: Any, build: Callabl
 
 
 messages = _message_table(tables.MESSAGES, tables.MESSAGES_KEY, tables.MESSAGES_COLUMNS,
-                          lambda batch: messages_table(batch.records),
+                          lambda batch: messages_table(batch.messages),
                           "One row per message (GET /api/messages), the recipient as recipient_mode makes it.")
 message_fallbacks = _message_table(tables.MESSAGE_FALLBACKS, tables.MESSAGES_KEY,
-                                   tables.MESSAGE_FALLBACKS_COLUMNS, lambda batch: message_fallbacks_table(batch.records),
+                                   tables.MESSAGE_FALLBACKS_COLUMNS, lambda batch: message_fallbacks_table(batch.messages),
                                    "A message -> the fallback message(s) it was re-sent as (an RCS message's SMS).")
 message_reads = _message_table(tables.MESSAGE_READS, tables.MESSAGE_READS_KEY, tables.MESSAGE_READS_COLUMNS,
                                lambda batch: message_reads_table(batch.reads),

@@ -18,7 +18,8 @@ from bsg_campaigns.analyst import models
 from bsg_campaigns.analyst.models import CheckContext, run_checks
 from bsg_campaigns.contract import batches, tables
 from bsg_campaigns.contract.campaigns import CampaignRecord, parse_detail
-from bsg_campaigns.contract.messages import MessageRecord, parse_message_page
+from bsg_campaigns.contract.message_pages import MessageColumns, parse_message_page
+from bsg_campaigns.contract.messages import MessageRecord
 from bsg_campaigns.contract.privacy import generate_key, recipient_policy
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 
@@ -287,8 +288,8 @@ def simulated(tmp_path_factory) -> Tuple[dlt.Pipeline, List[CampaignRecord], Lis
     ])
     assert not info.has_failed_jobs
     reads = [read(d.campaign_id, sum(m.campaign_id == d.campaign_id for m in messages)) for d in details]
-    load_messages(pipeline, batches.messages_table(messages).to_pylist(),
-                  batches.message_fallbacks_table(messages).to_pylist(), reads)
+    load_messages(pipeline, batches.messages_table(MessageColumns.of(messages)).to_pylist(),
+                  batches.message_fallbacks_table(MessageColumns.of(messages)).to_pylist(), reads)
     models.build_models(pipeline)
     return pipeline, details, messages
 
@@ -297,7 +298,7 @@ def test_simulator_messages_reconcile_with_its_statistics(simulated):
     pipeline, details, messages = simulated
     # what is compared: fallbacks, not_service_user and settled campaigns are all there
     assert {m.status for m in messages} >= {"delivered", "read", "not_service_user", "expired"}
-    assert len(batches.message_fallbacks_table(messages)) > 0
+    assert len(batches.message_fallbacks_table(MessageColumns.of(messages))) > 0
     assert all(d.status == "done" for d in details)
     report = run_checks(pipeline, CheckContext())
     for name in ("messages_match_statistics", "messages_match_statistics_open"):
@@ -312,7 +313,7 @@ def test_simulator_messages_reconcile_with_its_statistics(simulated):
 
 def test_one_altered_message_status_fails_the_reconciliation(simulated, tmp_path):
     pipeline, details, messages = simulated
-    rows_now = batches.messages_table(messages).to_pylist()
+    rows_now = batches.messages_table(MessageColumns.of(messages)).to_pylist()
     target = next(r for r in rows_now if r["status"] == "delivered" and r["channel"] == "rcs")
     target["status"] = "failed"
     campaign_id = target["campaign_id"]
@@ -321,11 +322,11 @@ def test_one_altered_message_status_fails_the_reconciliation(simulated, tmp_path
     failed = sum(m.status == "failed" for m in own)
     reads = [read(d.campaign_id, sum(m.campaign_id == d.campaign_id for m in messages)) for d in details]
     try:
-        load_messages(pipeline, rows_now, batches.message_fallbacks_table(messages).to_pylist(), reads)
+        load_messages(pipeline, rows_now, batches.message_fallbacks_table(MessageColumns.of(messages)).to_pylist(), reads)
         report = run_checks(pipeline, CheckContext())
         assert mismatches(report, "messages_match_statistics") == [
             (campaign_id, False, "delivered", delivered - 1, delivered), (campaign_id, False, "failed", failed + 1, failed)]
         assert report.result("messages_match_statistics_open").passed
     finally:
-        load_messages(pipeline, batches.messages_table(messages).to_pylist(),
-                      batches.message_fallbacks_table(messages).to_pylist(), reads)
+        load_messages(pipeline, batches.messages_table(MessageColumns.of(messages)).to_pylist(),
+                      batches.message_fallbacks_table(MessageColumns.of(messages)).to_pylist(), reads)

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from bsg_campaigns.contract.campaigns import CampaignRecord
-from bsg_campaigns.contract.messages import MessageRecord
+from bsg_campaigns.contract.message_pages import MessageColumns
 from bsg_campaigns.contract.parsing import Rejection, json_text
 from bsg_campaigns.contract.tables import (
     CAMPAIGNS_SCHEMA, HISTORY_SCHEMA, MESSAGE_FALLBACKS_SCHEMA, MESSAGE_READS_SCHEMA, MESSAGES_SCHEMA, REJECTED_SCHEMA,
@@ -46,12 +46,12 @@ class DetailBatch:
 class MessageBatch:
     """One chunk of read messages (and the reads that ended in it), for the message tables."""
 
-    records: List[MessageRecord] = field(default_factory=list)
+    messages: MessageColumns = field(default_factory=MessageColumns)
     rejections: List[Rejection] = field(default_factory=list)
     reads: List[Dict[str, Any]] = field(default_factory=list)  # rows of message_reads
 
     def __len__(self) -> int:
-        return len(self.records) + len(self.rejections)
+        return len(self.messages) + len(self.rejections)
 
 
 def warm_up() -> None:
@@ -80,28 +80,46 @@ def history_table(records: List[CampaignRecord], statistics: Optional[pa.Table] 
     return pa.Table.from_arrays(statistics.columns + [fetched_at], schema=HISTORY_SCHEMA)
 
 
-def messages_table(records: List[MessageRecord]) -> pa.Table:
-    json_columns = ("rcs_options", "extra_fields")
-    columns = {name: [getattr(r, name) for r in records] for name in MESSAGES_SCHEMA.names
-               if name not in json_columns}
-    columns["rcs_options"] = [None if r.rcs_options is None else json_text(r.rcs_options) for r in records]
-    columns["extra_fields"] = [extra_fields_json(r.extra_fields) for r in records]
-    return _table(columns, MESSAGES_SCHEMA)
+def messages_table(messages: MessageColumns) -> pa.Table:
+    """The columns as arrow: a page's messages share most of their timestamps, prices and JSON
+    values, so each distinct value is converted once and the column gathered from them."""
+    arrays = []
+    for schema_field in MESSAGES_SCHEMA:
+        values = messages[schema_field.name]
+        if schema_field.name in ("rcs_options", "extra_fields"):
+            arrays.append(pa.array([None if v is None else json_text(v) for v in values], pa.string()))
+        elif pa.types.is_timestamp(schema_field.type) or pa.types.is_decimal(schema_field.type):
+            arrays.append(_gathered(values, schema_field.type))
+        else:
+            arrays.append(pa.array(values, schema_field.type))
+    return pa.Table.from_arrays(arrays, schema=MESSAGES_SCHEMA)
 
 
-def message_fallbacks_table(records: List[MessageRecord]) -> pa.Table:
-    """One row per (message, fallback message), extended per record as the statistics are."""
+def _gathered(values: List[Any], type_: pa.DataType) -> pa.Array:
+    """pa.array(values, type_) converting each distinct value once (timestamps via epoch
+    microseconds, see _table)."""
+    distinct = list(dict.fromkeys(values))
+    index = {value: position for position, value in enumerate(distinct)}
+    if pa.types.is_timestamp(type_):
+        dictionary = pa.array([None if v is None else _epoch_micros(v) for v in distinct], pa.int64()).cast(type_)
+    else:
+        dictionary = pa.array(distinct, type_)
+    return dictionary.take(pa.array(list(map(index.__getitem__, values)), pa.int32()))
+
+
+def message_fallbacks_table(messages: MessageColumns) -> pa.Table:
+    """One row per (message, fallback message), extended per message as the statistics are."""
     ids: List[int] = []
     campaigns: List[int] = []
     channels: List[str] = []
     fallback_ids: List[int] = []
     parts: List[Optional[int]] = []
-    for record in records:
-        if not record.fallbacks:
+    for message_id, campaign_id, links in zip(messages["message_id"], messages["campaign_id"], messages["fallbacks"]):
+        if not links:
             continue
-        channel, fallback_id, fallback_parts = zip(*record.fallbacks)
-        ids.extend(repeat(record.message_id, len(channel)))
-        campaigns.extend(repeat(record.campaign_id, len(channel)))
+        channel, fallback_id, fallback_parts = zip(*links)
+        ids.extend(repeat(message_id, len(channel)))
+        campaigns.extend(repeat(campaign_id, len(channel)))
         channels.extend(channel)
         fallback_ids.extend(fallback_id)
         parts.extend(fallback_parts)

@@ -1,5 +1,5 @@
 """One raw message (an item of `GET /api/messages` `data`) -> a typed message record, or a
-rejection with a specific reason; a page body -> its records and rejections.
+rejection with a specific reason: the per-message rules (message_pages.py reads whole pages).
 
 Pure: no I/O, no clock. The tolerances (from the vendor's spec and its examples):
 - `phone` a JSON integer or a digit string (one leading '+' allowed), 9..15 digits; it becomes
@@ -29,7 +29,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from bsg_campaigns.contract.exceptions import RecordError
 from bsg_campaigns.contract.parsing import (
-    UTC, Rejection, body_text, check_storable, extra_fields, json_text, json_type, load_json, may_be_unstorable,
+    UTC, Rejection, check_storable, extra_fields, json_text, json_type,
     parse_integer, parse_price, parse_string, parse_timestamp, short,
 )
 from bsg_campaigns.contract.privacy import RecipientPolicy, normalize_phone
@@ -95,16 +95,6 @@ class MessageRecord:
     fallbacks: Tuple[FallbackLink, ...] = ()
 
 
-@dataclass(frozen=True)
-class MessagePage:
-    """One page body, parsed: every item is a record or a rejection (a body that is not a page at
-    all is one rejection); `meta` as the server sent it, for the paging to read."""
-
-    records: List[MessageRecord]
-    rejections: List[Rejection]
-    meta: Dict[str, Any]
-
-
 MessageResult = Union[MessageRecord, Rejection]
 
 
@@ -114,41 +104,6 @@ def statistics_status(channel: Optional[str], status: str) -> str:
     if status == "not_service_user" and channel in _NOT_SERVICE_USER:
         return _NOT_SERVICE_USER[channel]
     return status
-
-
-def parse_message_page(
-    payload: Union[str, bytes],
-    *,
-    fetched_at: datetime,
-    policy: RecipientPolicy,
-    tz: tzinfo = UTC,
-    campaign_id: Optional[int] = None,
-    keep_text: bool = False,
-) -> MessagePage:
-    """Parse the body of `GET /api/messages` (asked for `campaign_id`'s messages when given); never
-    raises for bad input."""
-    text, unreadable = _page_text(payload)
-    try:
-        if unreadable:
-            raise RecordError(unreadable)
-        document = load_json(text, check_text=False)
-        if not isinstance(document, dict) or not isinstance(document.get("data"), list):
-            what = json_type(document.get("data")) if isinstance(document, dict) else json_type(document)
-            raise RecordError(f"expected a page {{\"data\": [message, ...]}}, got {what}")
-    except RecordError as exc:
-        # Where the numbers are is unknown: every run of phone-like digits is replaced.
-        return MessagePage([], [Rejection(campaign_id, fetched_at, str(exc), policy.scrub(text))], {})
-    meta = document.get("meta")
-    page = MessagePage([], [], meta if isinstance(meta, dict) else {})
-    check_text = _may_be_unstorable(text)
-    for index, item in enumerate(document["data"]):
-        result = parse_message(item, fetched_at=fetched_at, policy=policy, tz=tz, campaign_id=campaign_id,
-                               keep_text=keep_text, where=f"data[{index}]", check_text=check_text)
-        if isinstance(result, MessageRecord):
-            page.records.append(result)
-        else:
-            page.rejections.append(result)
-    return page
 
 
 def parse_message(
@@ -232,30 +187,6 @@ def _record(item: Dict[str, Any], digits: Optional[str], *, fetched_at: datetime
         extra_fields=extra,
         fallbacks=fallbacks,
     )
-
-
-# Page-level shortcuts, each giving exactly what the shared rule gives (CPU per 500-message
-# simulator page: BENCHMARKS.md, "Messages").
-def _page_text(payload: Union[str, bytes]) -> Tuple[str, Optional[str]]:
-    """body_text, without its character scan when the body is bytes: strict UTF-8 decoding never
-    yields a lone surrogate, so only a NUL can make the text unstorable (5.7 -> 0.6 ms a page)."""
-    if isinstance(payload, bytes):
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            return body_text(payload)
-        if "\x00" not in text:
-            return text, None
-    return body_text(payload)
-
-
-def _may_be_unstorable(text: str) -> bool:
-    """may_be_unstorable, running its regex only when an escape that could match is there
-    (`\\u0000`, or `\\ud…`/`\\uD…`: surrogates and U+D000..D7FF); text whose escapes are all
-    elsewhere (Cyrillic `\\u04..`) is cleared by three substring scans (3.0 -> ~1 ms a page)."""
-    if "\\ud" not in text and "\\uD" not in text and "\\u0000" not in text:
-        return False
-    return may_be_unstorable(text)
 
 
 @lru_cache(maxsize=1024)

@@ -19,13 +19,15 @@ statistics' vocabulary (contract.messages.statistics_status).
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Collection, Dict, List, Optional
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.contract.campaigns import CampaignRecord
-from bsg_campaigns.contract.messages import MessageRecord, statistics_status
+from bsg_campaigns.contract.message_pages import MessageColumns
+from bsg_campaigns.contract.messages import statistics_status
 from bsg_campaigns.incremental.state import MessagesState, SourceState, iso
 
 Counts = Dict[str, int]
@@ -90,13 +92,13 @@ class Tally:
     primary_channel: Optional[str]
     counts: Counts = field(default_factory=dict)
 
-    def add(self, records: List[MessageRecord]) -> None:
+    def add(self, messages: MessageColumns) -> None:
         counts = self.counts
         own_is_sms = self.primary_channel == defaults.FALLBACK_CHANNEL
-        for record in records:
-            is_fallback = not own_is_sms and record.channel == defaults.FALLBACK_CHANNEL
-            key = _key(is_fallback, statistics_status(record.channel, record.status))
-            counts[key] = counts.get(key, 0) + 1
+        for (channel, status), count in Counter(zip(messages["channel"], messages["status"])).items():
+            is_fallback = not own_is_sms and channel == defaults.FALLBACK_CHANNEL
+            key = _key(is_fallback, statistics_status(channel, status))
+            counts[key] = counts.get(key, 0) + count
 
 
 @dataclass(frozen=True)
