@@ -150,7 +150,7 @@ def floor(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
     return {**result, "arrow_from_records_s": round(arrow_s, 3)}
 
 
-MESSAGE_BATCH = 5_000  # records per MessageBatch: source.MESSAGE_BATCH_ROWS, what a run hands to dlt
+MESSAGE_BATCH = 50_000  # messages per MessageBatch: source.MESSAGE_BATCH_ROWS, what a run hands to dlt
 
 
 PAGE_ROWS = 500  # a parsed page: what the reader hands to the source
@@ -171,7 +171,7 @@ def message_source(records: List[Any], batch_size: int = MESSAGE_BATCH) -> Any:
     def details() -> Iterator[Any]:
         batch = MessageBatch()
         for page in pages:
-            batch.messages.extend(page)
+            batch.add(page)
             if len(batch) >= batch_size:
                 yield _with_reads(batch)
                 batch = MessageBatch()
@@ -184,9 +184,10 @@ def message_source(records: List[Any], batch_size: int = MESSAGE_BATCH) -> Any:
 
 
 def _with_reads(batch: Any) -> Any:
-    batch.reads = [{"campaign_id": cid, "read_at": batch.messages["fetched_at"][0], "messages": 0, "rejected": 0,
+    table = batch.messages()
+    batch.reads = [{"campaign_id": cid, "read_at": table["fetched_at"][0].as_py(), "messages": 0, "rejected": 0,
                     "pages": 0, "complete": True, "matches_statistics": None}
-                   for cid in sorted(set(batch.messages["campaign_id"]))]
+                   for cid in sorted(set(table["campaign_id"].to_pylist()))]
     return batch
 
 

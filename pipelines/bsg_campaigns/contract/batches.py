@@ -42,16 +42,50 @@ class DetailBatch:
         return self._statistics
 
 
+# Messages made arrow together (the per-call cost of pyarrow's conversions is paid per 5,000
+# messages, not per 500-message page: 1 M messages 1.25 s against 1.78 s page by page).
+ARROW_ROWS = 5_000
+
+
 @dataclass
 class MessageBatch:
-    """One chunk of read messages (and the reads that ended in it), for the message tables."""
+    """One chunk of read messages (and the reads that ended in it), for the message tables. Each
+    ARROW_ROWS messages are made arrow (~0.2 KB a message instead of ~1 KB of Python objects), so
+    a chunk can be large: dlt recomputes an arrow item's table schema on every item (~4 ms,
+    extractors.py: "contract cache not supported for arrow tables"), which 5,000-message chunks
+    paid 200 times per million messages."""
 
-    messages: MessageColumns = field(default_factory=MessageColumns)
     rejections: List[Rejection] = field(default_factory=list)
     reads: List[Dict[str, Any]] = field(default_factory=list)  # rows of message_reads
+    _messages: List[pa.Table] = field(default_factory=list, repr=False)
+    _fallbacks: List[pa.Table] = field(default_factory=list, repr=False)
+    _pending: MessageColumns = field(default_factory=MessageColumns, repr=False)  # not arrow yet
+    rows: int = 0  # messages added
+    fallback_rows: int = 0
+
+    def add(self, messages: MessageColumns) -> None:
+        self._pending.extend(messages)
+        self.rows += len(messages)
+        self.fallback_rows += messages.fallback_count()
+        if len(self._pending) >= ARROW_ROWS:
+            self._flush()
+
+    def messages(self) -> pa.Table:
+        self._flush()
+        return pa.concat_tables(self._messages) if self._messages else messages_table(MessageColumns())
+
+    def fallbacks(self) -> pa.Table:
+        self._flush()
+        return pa.concat_tables(self._fallbacks) if self._fallbacks else message_fallbacks_table(MessageColumns())
+
+    def _flush(self) -> None:
+        if len(self._pending):
+            self._messages.append(messages_table(self._pending))
+            self._fallbacks.append(message_fallbacks_table(self._pending))
+            self._pending = MessageColumns()
 
     def __len__(self) -> int:
-        return len(self.messages) + len(self.rejections)
+        return self.rows + len(self.rejections)
 
 
 def warm_up() -> None:
