@@ -204,6 +204,26 @@ def test_an_incomplete_read_is_read_again_on_the_next_run(tmp_path):
         assert harness.query("select count(*) from message_reads where not complete") == [(0,)]
 
 
+def test_message_pages_the_api_refuses_are_not_an_outage_and_are_read_again(tmp_path, msim):
+    # More refused campaigns than the outage streak allows (max(20, 2 x concurrency)): a 4xx is the
+    # server answering about a campaign, so the run goes on; those reads are incomplete and the
+    # next run reads them again.
+    ids = msim.visible_campaign_ids()
+    refused = ids[:-2]
+    assert len(refused) > 20, "too few campaigns to outlast the outage streak"
+    msim.configure(message_client_errors={cid: 422 for cid in refused})
+    harness = Harness(tmp_path, msim)
+    report = harness.run(messages=True, recipient_hash_key=KEY, concurrency=2)
+    assert report.messages["incomplete"] == len(refused)
+    assert harness.query("select campaign_id from message_reads where not complete order by 1") == \
+        [(cid,) for cid in sorted(refused)]
+    assert loaded(harness) == expected_rows(msim, campaign_ids=sorted(ids[-2:]))
+    msim.configure(message_client_errors={})
+    report = harness.run(messages=True, recipient_hash_key=KEY, concurrency=2)
+    assert report.messages["incomplete"] == 0 and report.messages["campaigns"] == len(refused)
+    assert loaded(harness) == expected_rows(msim)
+
+
 def test_the_hash_key_is_generated_on_first_use_and_a_different_key_is_refused(tmp_path, msim, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)  # the project folder whose .dlt/secrets.toml receives the key
     harness = Harness(tmp_path, msim)

@@ -163,6 +163,8 @@ class Api:
         now = sim.now_ts
         try:
             mq = parse_messages_query(q, now, knobs.zone)
+            if mq.campaign_id in knobs.message_client_errors:
+                return r.client_error(knobs.message_client_errors[mq.campaign_id])
             served = min(mq.limit, knobs.max_page_size) if knobs.max_page_size > 0 else mq.limit
             with sim.state_lock:
                 removed = set(sim.removed)

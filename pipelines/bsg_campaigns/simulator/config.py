@@ -71,6 +71,8 @@ class KnobSettings:
     message_corrupt_rate: float = 0.0
     extra_fields: bool = False
     client_errors: Mapping[int, int] = field(default_factory=dict)  # detail id -> 4xx status
+    # campaign id -> the 4xx status GET /api/messages?filter[campaign_id]= answers (details unharmed)
+    message_client_errors: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,13 +184,14 @@ def make_knobs(base: Knobs, changes: Mapping[str, Any]) -> Knobs:
     if not set(endpoints) <= set(FAULT_ENDPOINTS):
         raise ValueError(f"fault_endpoints must be a subset of {list(FAULT_ENDPOINTS)}")
     values["fault_endpoints"] = endpoints
-    try:
-        errors = {int(cid): int(status) for cid, status in dict(values["client_errors"] or {}).items()}
-    except (TypeError, ValueError) as exc:
-        raise ValueError("client_errors must map campaign ids to HTTP statuses") from exc
-    if any(status not in CLIENT_ERROR_STATUSES for status in errors.values()):
-        raise ValueError(f"client_errors statuses must be within {list(CLIENT_ERROR_STATUSES)}")
-    values["client_errors"] = errors
+    for name in ("client_errors", "message_client_errors"):
+        try:
+            errors = {int(cid): int(status) for cid, status in dict(values[name] or {}).items()}
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must map campaign ids to HTTP statuses") from exc
+        if any(status not in CLIENT_ERROR_STATUSES for status in errors.values()):
+            raise ValueError(f"{name} statuses must be within {list(CLIENT_ERROR_STATUSES)}")
+        values[name] = errors
     try:
         zone = ZoneInfo(str(values["server_timezone"]))
     except Exception as exc:  # ZoneInfoNotFoundError, ValueError
@@ -206,7 +209,8 @@ def knobs_as_dict(knobs: Knobs) -> Dict[str, Any]:
     out = {name: getattr(knobs, name) for name in KNOB_NAMES}
     out["fault_kinds"] = list(out["fault_kinds"])
     out["fault_endpoints"] = list(out["fault_endpoints"])
-    out["client_errors"] = {str(cid): status for cid, status in out["client_errors"].items()}
+    for name in ("client_errors", "message_client_errors"):
+        out[name] = {str(cid): status for cid, status in out[name].items()}
     if not isinstance(out["variants"], str):
         out["variants"] = dict(out["variants"])
     return out
