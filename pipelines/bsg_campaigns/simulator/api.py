@@ -163,8 +163,9 @@ class Api:
         now = sim.now_ts
         try:
             mq = parse_messages_query(q, now, knobs.zone)
-            if mq.campaign_id in knobs.message_client_errors:
-                return r.client_error(knobs.message_client_errors[mq.campaign_id])
+            refused = knobs.message_client_errors.get(mq.campaign_id) if mq.campaign_id is not None else None
+            if refused is not None:
+                return r.client_error(refused)
             served = min(mq.limit, knobs.max_page_size) if knobs.max_page_size > 0 else mq.limit
             with sim.state_lock:
                 removed = set(sim.removed)
