@@ -95,14 +95,19 @@ def connector(p: Dict[str, Any], records: List[Any]) -> Dict[str, Any]:
 def _timed_load(p: Dict[str, Any], pipeline_name: str, source: Any, arrow: Dict[str, float],
                 tables: Any) -> Dict[str, Any]:
     """`source` into a pipeline made by `runner.make_pipeline`, timed from the first batch to the
-    committed load and split by step; `arrow`: the builders' time, filled during the run."""
+    committed load and split by step; `arrow`: the builders' time, filled during the run. DuckDB
+    loads with the settings the runner's load step gives it (load.steps.duckdb_load_settings: the
+    `duckdb_load_memory_limit` cap, param `memory_limit`, default the setting's; parallel inserts)."""
+    from bsg_campaigns import settings as defaults
     from bsg_campaigns.app.runner import make_pipeline
+    from bsg_campaigns.load.steps import duckdb_load_settings
 
     workdir = Path(p["workdir"])
     pipeline = make_pipeline(pipelines_dir=str(workdir / "pipelines"), duckdb_path=str(workdir / "load.duckdb"),
                              pipeline_name=pipeline_name)
     started = time.perf_counter()
-    info = pipeline.run(source)
+    with duckdb_load_settings(pipeline, p.get("memory_limit", defaults.DEFAULT_DUCKDB_LOAD_MEMORY_LIMIT)):
+        info = pipeline.run(source)
     wall = time.perf_counter() - started
     phases = {step.step: round((step.finished_at - step.started_at).total_seconds(), 3)
               for step in pipeline.last_trace.steps if step.finished_at}

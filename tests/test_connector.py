@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -339,17 +340,21 @@ def test_bad_duckdb_load_memory_limit_names_the_setting(harness: Harness, monkey
 def test_duckdb_memory_cap_holds_for_dlt_connections_during_the_load_only(harness: Harness):
     """The cap relies on DuckDB sharing one database instance per file within a process: a
     connection dlt opens while it is held (as the load does) sees it; afterwards the default is back."""
-    from bsg_campaigns.load.steps import duckdb_load_memory
+    from bsg_campaigns.load.steps import duckdb_load_settings
 
     harness.run()
 
-    def memory_limit() -> str:
-        return harness.query("select current_setting('memory_limit')")[0][0]
+    def setting(name: str) -> Any:
+        return harness.query(f"select current_setting('{name}')")[0][0]
 
-    default = memory_limit()
-    with duckdb_load_memory(harness.pipeline, "64MB"):
-        assert memory_limit() == "61.0 MiB"  # 64 MB as DuckDB reports it
-    assert memory_limit() == default != "61.0 MiB"
+    default = setting("memory_limit")
+    assert setting("preserve_insertion_order") is True
+    with duckdb_load_settings(harness.pipeline, "64MB"):
+        assert setting("memory_limit") == "61.0 MiB"  # 64 MB as DuckDB reports it
+        assert setting("preserve_insertion_order") is False
+    assert setting("memory_limit") == default != "61.0 MiB" and setting("preserve_insertion_order") is True
+    with duckdb_load_settings(harness.pipeline, ""):  # no cap: DuckDB's own limit
+        assert setting("memory_limit") == default and setting("preserve_insertion_order") is False
 
 
 def test_rows_to_load_counts_the_pending_parquet_rows(harness: Harness):

@@ -21,7 +21,7 @@ LEGACY_PIPELINE_NAME = "bsg_campaigns"
 DATASET_NAME = "bsg_campaigns"
 SOURCE_NAME = "bsg"  # config section: [sources.bsg] / SOURCES__BSG__*
 DEFAULT_DUCKDB_FILE = f"{PIPELINE_NAME}.duckdb"
-# DuckDB's memory while a run loads a local DuckDB file (load.steps.duckdb_load_memory). Setting:
+# DuckDB's memory while a run loads a local DuckDB file (load.steps.duckdb_load_settings). Setting:
 # SourceSettings.duckdb_load_memory_limit; "" = DuckDB's default (80% of RAM).
 DEFAULT_DUCKDB_LOAD_MEMORY_LIMIT = "128MB"
 

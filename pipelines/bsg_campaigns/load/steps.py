@@ -110,7 +110,7 @@ def load(pipeline: dlt.Pipeline, memory_limit: str) -> LoadInfo:
         logger.info("a large load (more than %s rows): DuckDB's own memory limit applies", MAX_ROWS_UNDER_CAP)
         memory_limit = ""
     try:
-        with duckdb_load_memory(pipeline, memory_limit):
+        with duckdb_load_settings(pipeline, memory_limit):
             return pipeline.load(workers=workers)
     except PipelineStepFailed as exc:
         if not memory_limit or not out_of_memory(exc):
@@ -174,35 +174,43 @@ def load_memory_limit(settings: Any = None) -> str:
 
 
 @contextmanager
-def duckdb_load_memory(pipeline: dlt.Pipeline, limit: str) -> Iterator[None]:
-    """Cap DuckDB's buffer pool while dlt loads a local DuckDB file. Left alone, DuckDB (up to
-    80% of RAM) keeps every row the run loaded in memory until the load ends: +250 MB for
-    100,000 campaigns. Loading streams from files and spills what it must, so the cap costs
-    little time. DuckDB keeps one database instance per file within a process, so the setting
-    made on our connection holds for the connections dlt opens to load; it is reset after,
-    so the models and any later query get DuckDB's default back."""
-    database = _duckdb_database(pipeline) if limit else None
+def duckdb_load_settings(pipeline: dlt.Pipeline, limit: str) -> Iterator[None]:
+    """DuckDB's settings while dlt loads a local DuckDB file:
+    - `memory_limit = limit` (unless ""): left alone, DuckDB (up to 80% of RAM) keeps every row
+      the run loaded in memory until the load ends: +250 MB for 100,000 campaigns. Loading streams
+      from files and spills what it must, so the cap costs little time.
+    - `preserve_insertion_order = false`: dlt's copy jobs are `INSERT ... SELECT * FROM
+      read_parquet(...)`, which DuckDB spreads over its threads only when it need not keep the
+      file's row order (measured, 1 M messages on 2 cores: 1.35 -> 0.77 s); rows in a table have
+      no order, and the load's merges pick no row by position.
+    DuckDB keeps one database instance per file within a process, so settings made on our
+    connection hold for the connections dlt opens to load; they are reset after, so the models
+    and any later query get DuckDB's defaults back."""
+    database = _duckdb_database(pipeline)
     if database is None:
         yield
         return
     import duckdb
 
+    settings = {"preserve_insertion_order": "false", **({"memory_limit": f"'{limit}'"} if limit else {})}
     try:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         connection = duckdb.connect(database)  # exactly dlt's path: DuckDB shares instances by path
-        connection.execute(f"SET memory_limit = '{limit}'")  # validated by config.SourceSettings
+        for name, value in settings.items():  # the limit is validated by config.SourceSettings
+            connection.execute(f"SET {name} = {value}")
     except (duckdb.Error, OSError) as exc:  # e.g. another process has the file open: dlt says so
-        logger.warning("could not cap DuckDB's memory for the load (%s); loading without the cap", exc)
+        logger.warning("could not set DuckDB's load settings (%s); loading with its defaults", exc)
         yield
         return
     try:
         yield
     finally:
         try:
-            connection.execute("RESET memory_limit")
+            for name in settings:
+                connection.execute(f"RESET {name}")
             connection.close()
         except duckdb.Error as exc:  # never hide the load's own outcome behind this
-            logger.debug("could not reset DuckDB's memory limit: %s", exc)
+            logger.debug("could not reset DuckDB's load settings: %s", exc)
 
 
 def _duckdb_database(pipeline: dlt.Pipeline) -> Optional[str]:
