@@ -530,7 +530,8 @@ def test_property_a_page_reads_the_same_by_columns_as_by_message(data, policy):
     # any JSON value or a near miss (the phone elsewhere, a timestamp, a price without currency)
     near_misses = st.sampled_from([PHONE, int(PHONE), f"ref{PHONE}", "ua", "2026-01-02 03:04:05", "",
                                    {"value": "0.1", "currency": "EUR"}, {"value": "0.1"}, {"sms": {"id": 9}},
-                                   10**8 - 1, 10**8, 10**15 - 1, 10**15, -int(PHONE), True])
+                                   10**8 - 1, 10**8, 10**15 - 1, 10**15, -int(PHONE), True,
+                                   "\ud800", "x\x00", "\U0001f600", {PHONE: {"id": [9]}}, {"\ud800": []}])
     items = []
     for _ in range(data.draw(st.integers(1, 4))):
         item = message(id=data.draw(st.integers(1, 10**6)), phone=data.draw(phones | st.just(int(PHONE))),
@@ -541,10 +542,12 @@ def test_property_a_page_reads_the_same_by_columns_as_by_message(data, policy):
             else:
                 item[name] = data.draw(json_values | near_misses)
         items.append(item)
-    body = json.dumps({"data": items, "meta": {"page": {"total": len(items)}}}, default=str)
+    body = json.dumps({"data": items, "meta": {"page": {"total": len(items)}}}, default=str,
+                      ensure_ascii=data.draw(st.booleans()))
     result = parse_both(body, policy=policy, campaign_id=data.draw(st.sampled_from([None, 7])),
                         keep_text=data.draw(st.booleans()))
-    assert len(result) == len(items)
+    # every item is a message or a rejection; a raw lone surrogate makes the whole body one
+    assert len(result) == len(items) or (not result.messages and len(result.rejections) == 1)
 
 
 @pytest.mark.parametrize("field", ["reference_id", "sender", "source", "type", "status"])
@@ -554,6 +557,56 @@ def test_a_number_inside_another_field_of_a_page_is_replaced_there(field):
     result = parse_both(page(message(**{field: f"x{PHONE}"}), other), policy=HASH)
     assert getattr(result.records[0], "channel" if field == "type" else field) == f"x<recipient:{PHONE_HMAC}>"
     assert PHONE not in repr(result) and len(result.records) == 2
+
+
+def test_escaped_text_that_is_dropped_does_not_send_a_page_message_by_message(monkeypatch):
+    # an ASCII-escaping server writes an emoji as a surrogate pair (\ud83d\ude00): the text is not
+    # stored, the labels are checked as the per-message rules check them
+    from bsg_campaigns.contract import message_pages
+
+    columnar = []
+    real = message_pages._columns
+    monkeypatch.setattr(message_pages, "_columns", lambda *args: columnar.append(real(*args)) or columnar[-1])
+    body = json.dumps({"data": [message(text="Sale \U0001f600", sender="Shop \U0001f600")]}, ensure_ascii=True)
+    assert "\\ud83d" in body
+    result = parse_both(body, policy=HASH)
+    assert len(columnar) == 1 and result.records[0].sender == "Shop \U0001f600" and not result.rejections
+    # a lone surrogate in a stored field is the per-message rules' to reject, and they do
+    lone = parse_both(page(message(sender="x\ud800y")), policy=HASH)
+    assert lone.records == [] and "sender contains a lone UTF-16 surrogate" in lone.rejections[0].reason
+    for channels in ({"x\ud800": []}, {"x\ud800": {"id": [9]}}):  # a key, stored or not
+        lone = parse_both(page(message(alternative_channels=channels)), policy=HASH)
+        assert lone.records == [] and "lone UTF-16 surrogate" in lone.rejections[0].reason
+
+
+@pytest.mark.parametrize("policy", NOT_RAW, ids=lambda p: p.mode)
+def test_a_number_as_a_fallback_channel_name_is_replaced(policy):
+    result = parse_both(page(message(alternative_channels={PHONE: {"parts": 1, "id": [9]}})), policy=policy)
+    (link,) = result.records[0].fallbacks
+    assert link.channel == policy.stand_in(PHONE) and PHONE not in repr(result)
+
+
+def test_a_recipient_policy_is_a_plain_value():
+    import pickle
+
+    policy = recipient_policy("hash", KEY_HEX)
+    for copied in (copy.deepcopy(policy), pickle.loads(pickle.dumps(policy))):
+        assert copied == policy and copied(PHONE) == PHONE_HMAC
+
+
+def test_overlapping_reads_keep_the_longer_switch_interval_until_the_last_ends():
+    import sys
+
+    from bsg_campaigns.extract.messages import READ_SWITCH_INTERVAL_S, _switch_interval
+
+    before = sys.getswitchinterval()
+    first, second = _switch_interval(READ_SWITCH_INTERVAL_S), _switch_interval(READ_SWITCH_INTERVAL_S)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert sys.getswitchinterval() == pytest.approx(READ_SWITCH_INTERVAL_S)
+    second.__exit__(None, None, None)
+    assert sys.getswitchinterval() == before
 
 
 def test_the_read_lengthens_the_thread_switch_interval_and_restores_it():

@@ -25,7 +25,7 @@ from bsg_campaigns.contract.messages import (
     parse_message,
 )
 from bsg_campaigns.contract.parsing import (
-    INT64_MAX, UTC, Rejection, body_text, json_type, load_json, may_be_unstorable,
+    INT64_MAX, UTC, Rejection, body_text, check_storable, json_type, load_json, may_be_unstorable,
 )
 from bsg_campaigns.contract.privacy import RecipientPolicy
 
@@ -126,9 +126,9 @@ def parse_message_page(
     meta = meta if isinstance(meta, dict) else {}
     items: List[Any] = document["data"]
     check_text = _may_be_unstorable(text)
-    if columnar and not keep_text and not check_text:
+    if columnar and not keep_text:
         try:
-            return MessagePage(_columns(items, fetched_at, policy, tz, campaign_id), [], meta)
+            return MessagePage(_columns(items, fetched_at, policy, tz, campaign_id, check_text), [], meta)
         except _Unusual:
             pass
     results = [parse_message(item, fetched_at=fetched_at, policy=policy, tz=tz, campaign_id=campaign_id,
@@ -146,8 +146,11 @@ def parse_message_results(items: Iterable[Any], **kwargs: Any) -> List[MessageRe
 # -- the common shape, column by column ------------------------------------------------------
 
 def _columns(items: List[Any], fetched_at: datetime, policy: RecipientPolicy, tz: tzinfo,
-             campaign_id: Optional[int]) -> MessageColumns:
-    """The page's columns when every item is of the common shape; _Unusual otherwise."""
+             campaign_id: Optional[int], check_text: bool) -> MessageColumns:
+    """The page's columns when every item is of the common shape; _Unusual otherwise.
+    `check_text`: the body escapes a character that may not be storable (a NUL, a surrogate:
+    often only an emoji's valid pair in dropped text), so the free text this path keeps is
+    checked as the per-message rules check it; the rest is numbers or checked formats."""
     n = len(items)
     if not _types(items) <= {_DICT} or not set().union(*items) <= MAPPED_FIELDS:
         raise _Unusual  # not objects, or unmapped fields (kept in extra_fields, per message)
@@ -167,6 +170,13 @@ def _columns(items: List[Any], fetched_at: datetime, policy: RecipientPolicy, tz
     if not policy.keeps_raw:
         _number_nowhere_else(digits, statuses, labels)
     prices, currencies = _amounts(get["amount"])
+    fallbacks = [_links(value) for value in get["alternative_channels"]]
+    if not policy.keeps_raw and any(number in link.channel for number, links in zip(digits, fallbacks)
+                                    for link in links):
+        raise _Unusual  # a number as a channel name: the per-message rules replace it
+    if check_text:
+        channels = [key for value in get["alternative_channels"] if type(value) is dict for key in value]
+        _storable([statuses, *labels.values(), channels])
     return MessageColumns({
         "message_id": ids, "campaign_id": owners, "reference_id": labels["reference_id"],
         "channel": labels["type"], "source": labels["source"], "status": statuses,
@@ -178,8 +188,16 @@ def _columns(items: List[Any], fetched_at: datetime, policy: RecipientPolicy, tz
         "delivered_at": _distinct(get["delivered_at"], lambda v: _moment(v, "delivered_at", tz)),
         "price": prices, "currency": currencies, "validity_hours": _integers(get["validity"]),
         "fetched_at": [fetched_at] * n, "text": [None] * n, "rcs_options": [None] * n, "extra_fields": [None] * n,
-        "fallbacks": [_links(value) for value in get["alternative_channels"]],
+        "fallbacks": fallbacks,
     })
+
+
+def _storable(columns: List[List[Any]]) -> None:
+    """check_storable of each distinct string of these columns (RecordError: per message)."""
+    try:
+        check_storable(sorted({value for column in columns for value in column if isinstance(value, str)}))
+    except RecordError:
+        raise _Unusual from None
 
 
 def _types(values: List[Any]) -> set:  # type: ignore[type-arg]

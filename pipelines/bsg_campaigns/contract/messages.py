@@ -162,6 +162,8 @@ def _record(item: Dict[str, Any], digits: Optional[str], *, fetched_at: datetime
             rcs_options = _scrubbed(rcs_options, digits, policy)
         if extra:
             extra = _scrubbed(extra, digits, policy)
+        if any(digits in link.channel for link in fallbacks):  # a channel name is no place for it either
+            fallbacks = tuple(link._replace(channel=policy.scrub(link.channel, digits)) for link in fallbacks)
     reference_id, channel, source, sender = labels
     return MessageRecord(
         message_id=message_id,

@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence
 
@@ -127,6 +128,13 @@ class RecipientHasher:
         return outer.hexdigest()
 
 
+@lru_cache(maxsize=8)
+def _hasher(key: bytes) -> RecipientHasher:
+    """One prepared hasher per key, kept here rather than in the policy: hash states cannot be
+    pickled or deep-copied, and a policy must stay a plain value."""
+    return RecipientHasher(key)
+
+
 def normalize_phone(value: Any) -> Optional[str]:
     """A phone as its digits (no '+'), or None when it is not a number of the vendor's domain (a
     JSON integer or a digit string, optionally with one leading '+': 9..15 digits, no leading 0).
@@ -153,17 +161,13 @@ class RecipientPolicy:
     last_digits: int = DEFAULT_LAST_DIGITS
     _key: Optional[bytes] = field(default=None, repr=False)
 
-    _hasher: Optional[RecipientHasher] = field(default=None, init=False, repr=False, compare=False)
-
     def __post_init__(self) -> None:
         if self.mode == "hash" and self._key is None:
             parse_key(None)  # raises: a hash without a key would be a plain, reversible SHA-256
-        if self._key is not None:
-            object.__setattr__(self, "_hasher", RecipientHasher(self._key))
 
     def __call__(self, digits: str) -> Optional[str]:
-        if self.mode == "hash" and self._hasher is not None:
-            return self._hasher(digits)
+        if self.mode == "hash" and self._key is not None:
+            return _hasher(self._key)(digits)
         if self.mode == "last_digits":
             return digits[-self.last_digits:]
         if self.mode == "raw":
@@ -172,8 +176,8 @@ class RecipientPolicy:
 
     def many(self, digits: Sequence[str]) -> List[Optional[str]]:
         """The transform of each number (a page's: the mode is looked at once)."""
-        if self.mode == "hash" and self._hasher is not None:
-            return list(map(self._hasher, digits))
+        if self.mode == "hash" and self._key is not None:
+            return list(map(_hasher(self._key), digits))
         return [self(number) for number in digits]
 
     @property

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import sys
+import threading
 from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -230,16 +231,35 @@ class MessageReader:
                         server_time=response.server_time)
 
 
-@contextmanager
-def _switch_interval(seconds: float) -> Iterator[None]:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(max(before, seconds))
-    ours = sys.getswitchinterval()  # as the interpreter stores it (whole microseconds)
-    try:
-        yield
-    finally:
-        if sys.getswitchinterval() == ours:  # unless someone else changed it since
-            sys.setswitchinterval(before)
+class _SwitchInterval:
+    """The longer switch interval while at least one read is under way (reads may overlap, in
+    threads of one process): the first to start sets it, the last to end restores what was there,
+    unless someone else changed it in between."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._before = 0.0
+        self._ours = 0.0
+
+    @contextmanager
+    def __call__(self, seconds: float) -> Iterator[None]:
+        with self._lock:
+            if self._readers == 0:
+                self._before = sys.getswitchinterval()
+                sys.setswitchinterval(max(self._before, seconds))
+                self._ours = sys.getswitchinterval()  # as the interpreter stores it (whole microseconds)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers -= 1
+                if self._readers == 0 and sys.getswitchinterval() == self._ours:
+                    sys.setswitchinterval(self._before)
+
+
+_switch_interval = _SwitchInterval()
 
 
 def _total(meta: Dict[str, object]) -> Optional[int]:
