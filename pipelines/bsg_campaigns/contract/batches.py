@@ -142,21 +142,19 @@ def _gathered(values: List[Any], type_: pa.DataType) -> pa.Array:
 
 
 def message_fallbacks_table(messages: MessageColumns) -> pa.Table:
-    """One row per (message, fallback message), extended per message as the statistics are."""
+    """One row per (message, fallback message): a message has none or one link, rarely more."""
     ids: List[int] = []
     campaigns: List[int] = []
     channels: List[str] = []
     fallback_ids: List[int] = []
     parts: List[Optional[int]] = []
     for message_id, campaign_id, links in zip(messages["message_id"], messages["campaign_id"], messages["fallbacks"]):
-        if not links:
-            continue
-        channel, fallback_id, fallback_parts = zip(*links)
-        ids.extend(repeat(message_id, len(channel)))
-        campaigns.extend(repeat(campaign_id, len(channel)))
-        channels.extend(channel)
-        fallback_ids.extend(fallback_id)
-        parts.extend(fallback_parts)
+        for channel, fallback_id, fallback_parts in links:
+            ids.append(message_id)
+            campaigns.append(campaign_id)
+            channels.append(channel)
+            fallback_ids.append(fallback_id)
+            parts.append(fallback_parts)
     return _table({"message_id": ids, "campaign_id": campaigns, "channel": channels,
                    "fallback_message_id": fallback_ids, "fallback_parts": parts}, MESSAGE_FALLBACKS_SCHEMA)
 
