@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from itertools import repeat
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -17,7 +16,7 @@ import pyarrow as pa
 
 from bsg_campaigns.contract.campaigns import CampaignRecord
 from bsg_campaigns.contract.message_pages import MessageColumns
-from bsg_campaigns.contract.parsing import Rejection, json_text
+from bsg_campaigns.contract.parsing import Rejection, epoch_micros, json_text
 from bsg_campaigns.contract.tables import (
     CAMPAIGNS_SCHEMA, HISTORY_SCHEMA, MESSAGE_FALLBACKS_SCHEMA, MESSAGE_READS_SCHEMA, MESSAGES_SCHEMA, REJECTED_SCHEMA,
     STATISTICS_SCHEMA,
@@ -109,20 +108,22 @@ def history_table(records: List[CampaignRecord], statistics: Optional[pa.Table] 
     """The statistics rows plus each record's fetched_at (repeated per row, at C speed)."""
     statistics = statistics if statistics is not None else statistics_table(records)
     lengths = np.fromiter((len(r.statistics) for r in records), dtype=np.int64, count=len(records))
-    fetched = np.fromiter((_epoch_micros(r.fetched_at) for r in records), dtype=np.int64, count=len(records))
+    fetched = np.fromiter((epoch_micros(r.fetched_at) for r in records), dtype=np.int64, count=len(records))
     fetched_at = pa.array(np.repeat(fetched, lengths)).cast(HISTORY_SCHEMA.field("fetched_at").type)
     return pa.Table.from_arrays(statistics.columns + [fetched_at], schema=HISTORY_SCHEMA)
 
 
 def messages_table(messages: MessageColumns) -> pa.Table:
-    """The columns as arrow: a page's messages share most of their timestamps, prices and JSON
-    values, so each distinct value is converted once and the column gathered from them."""
+    """The columns as arrow: timestamps are epoch microseconds already; prices are converted once
+    per distinct value and gathered."""
     arrays = []
     for schema_field in MESSAGES_SCHEMA:
         values = messages[schema_field.name]
         if schema_field.name in ("rcs_options", "extra_fields"):
             arrays.append(pa.array([None if v is None else json_text(v) for v in values], pa.string()))
-        elif pa.types.is_timestamp(schema_field.type) or pa.types.is_decimal(schema_field.type):
+        elif pa.types.is_timestamp(schema_field.type):  # the columns hold epoch microseconds
+            arrays.append(pa.array(values, pa.int64()).cast(schema_field.type))
+        elif pa.types.is_decimal(schema_field.type):
             arrays.append(_gathered(values, schema_field.type))
         else:
             arrays.append(pa.array(values, schema_field.type))
@@ -130,14 +131,11 @@ def messages_table(messages: MessageColumns) -> pa.Table:
 
 
 def _gathered(values: List[Any], type_: pa.DataType) -> pa.Array:
-    """pa.array(values, type_) converting each distinct value once (timestamps via epoch
-    microseconds, see _table)."""
+    """pa.array(values, type_) converting each distinct value once (prices: a Decimal's conversion
+    is slow, and a campaign's messages share a few)."""
     distinct = list(dict.fromkeys(values))
     index = {value: position for position, value in enumerate(distinct)}
-    if pa.types.is_timestamp(type_):
-        dictionary = pa.array([None if v is None else _epoch_micros(v) for v in distinct], pa.int64()).cast(type_)
-    else:
-        dictionary = pa.array(distinct, type_)
+    dictionary = pa.array(distinct, type_)
     return dictionary.take(pa.array(list(map(index.__getitem__, values)), pa.int32()))
 
 
@@ -176,19 +174,11 @@ def _table(columns: Dict[str, List[Any]], schema: pa.Schema) -> pa.Table:
         if pa.types.is_timestamp(schema_field.type):
             # Aware datetimes -> epoch microseconds ourselves: pyarrow would import pandas (1 s)
             # to resolve time zones, and be slower per value.
-            micros = [None if v is None else _epoch_micros(v) for v in values]
+            micros = [None if v is None else epoch_micros(v) for v in values]
             arrays.append(pa.array(micros, pa.int64()).cast(schema_field.type))
         else:
             arrays.append(pa.array(values, schema_field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def _epoch_micros(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _statistics_columns(records: List[CampaignRecord]) -> Dict[str, List[Any]]:

@@ -25,12 +25,14 @@ from bsg_campaigns.contract.messages import (
     parse_message,
 )
 from bsg_campaigns.contract.parsing import (
-    INT64_MAX, UTC, Rejection, body_text, check_storable, json_type, load_json, may_be_unstorable,
+    INT64_MAX, UTC, Rejection, body_text, check_storable, epoch_micros, from_epoch_micros, json_type, load_json,
+    may_be_unstorable,
 )
 from bsg_campaigns.contract.privacy import RecipientPolicy
 
 # MessageRecord's fields, in its order: the columns.
 COLUMNS: Tuple[str, ...] = tuple(MessageRecord.__dataclass_fields__)
+TIMESTAMP_COLUMNS = ("created_at", "sent_at", "delivered_at", "fetched_at")
 _LABELS = ("reference_id", "type", "source", "sender")
 # The vendor's phone domain as JSON integers: 9..15 digits (normalize_phone's rule for an int).
 _PHONE_MIN, _PHONE_MAX = 10**8, 10**15 - 1
@@ -43,8 +45,10 @@ class _Unusual(Exception):
 
 @dataclass
 class MessageColumns:
-    """Messages as one list per MessageRecord field (same names, same values; `extra_fields` None
-    where a message has none). What the message tables are built from (batches.py)."""
+    """Messages as one list per MessageRecord field (same names and values, but times as epoch
+    microseconds, what arrow stores: 1 M values 0.02 s against 0.13 s from datetimes; and
+    `extra_fields` None where a message has none). What the message tables are built from
+    (batches.py); records() gives MessageRecord objects back."""
 
     columns: Dict[str, List[Any]] = field(default_factory=lambda: {name: [] for name in COLUMNS})
 
@@ -52,6 +56,8 @@ class MessageColumns:
     def of(cls, records: Sequence[MessageRecord]) -> "MessageColumns":
         columns = {name: [getattr(record, name) for record in records] for name in COLUMNS}
         columns["extra_fields"] = [extra or None for extra in columns["extra_fields"]]
+        for name in TIMESTAMP_COLUMNS:
+            columns[name] = [None if moment is None else epoch_micros(moment) for moment in columns[name]]
         return cls(columns)
 
     def __len__(self) -> int:
@@ -70,6 +76,8 @@ class MessageColumns:
     def records(self) -> List[MessageRecord]:
         """The rows as MessageRecord objects (for callers that want objects: tests, notebooks)."""
         columns = dict(self.columns, extra_fields=[extra or {} for extra in self.columns["extra_fields"]])
+        for name in TIMESTAMP_COLUMNS:
+            columns[name] = [None if micros is None else from_epoch_micros(micros) for micros in columns[name]]
         return [MessageRecord(*row) for row in zip(*(columns[name] for name in COLUMNS))]
 
     def fallback_count(self) -> int:
@@ -183,11 +191,11 @@ def _columns(items: List[Any], fetched_at: datetime, policy: RecipientPolicy, tz
         "recipient": policy.many(digits), "recipient_scheme": [policy.scheme] * n,
         "country": _distinct(get["country"], _country), "parts": _integers(get["parts"]),
         "sender": labels["sender"],
-        "created_at": _distinct(get["created_at"], lambda v: _moment(v, "created_at", tz)),
-        "sent_at": _distinct(get["sent_at"], lambda v: _moment(v, "sent_at", tz)),
-        "delivered_at": _distinct(get["delivered_at"], lambda v: _moment(v, "delivered_at", tz)),
+        "created_at": _distinct(get["created_at"], lambda v: _micros(v, "created_at", tz)),
+        "sent_at": _distinct(get["sent_at"], lambda v: _micros(v, "sent_at", tz)),
+        "delivered_at": _distinct(get["delivered_at"], lambda v: _micros(v, "delivered_at", tz)),
         "price": prices, "currency": currencies, "validity_hours": _integers(get["validity"]),
-        "fetched_at": [fetched_at] * n, "text": [None] * n, "rcs_options": [None] * n, "extra_fields": [None] * n,
+        "fetched_at": [epoch_micros(fetched_at)] * n, "text": [None] * n, "rcs_options": [None] * n, "extra_fields": [None] * n,
         "fallbacks": fallbacks,
     })
 
@@ -198,6 +206,11 @@ def _storable(columns: List[List[Any]]) -> None:
         check_storable(sorted({value for column in columns for value in column if isinstance(value, str)}))
     except RecordError:
         raise _Unusual from None
+
+
+def _micros(value: Any, where: str, tz: tzinfo) -> Optional[int]:
+    moment = _moment(value, where, tz)
+    return None if moment is None else epoch_micros(moment)
 
 
 def _types(values: List[Any]) -> set:  # type: ignore[type-arg]

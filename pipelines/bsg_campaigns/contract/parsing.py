@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Collection, Dict, List, Literal, Optional, Tuple, Union, overload
 
@@ -248,6 +248,19 @@ def parse_timestamp(value: Any, where: str, tz: tzinfo) -> Optional[datetime]:
         return parsed.astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31 23:59:59-05:00 is after year 9999 in UTC
         raise RecordError(f"{where} is out of range in UTC: {short(value)!r}") from None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch_micros(moment: datetime) -> int:
+    """An aware datetime as microseconds since 1970-01-01 UTC (what arrow's timestamp('us') holds)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_epoch_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def json_text(value: Any) -> str:
