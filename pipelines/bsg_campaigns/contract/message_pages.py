@@ -17,11 +17,11 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from bsg_campaigns.contract.exceptions import RecordError
 from bsg_campaigns.contract.messages import (
-    CONTENT_FIELDS, MAPPED_FIELDS, FallbackLink, MessageRecord, MessageResult, _amount, _country, _empty, _fallbacks, _moment,
+    CONTENT_FIELDS, MAPPED_FIELDS, _AMOUNT_FIELDS, FallbackLink, MessageRecord, _amount, _country, _empty, _fallbacks, _moment,
     parse_message,
 )
 from bsg_campaigns.contract.parsing import (
@@ -37,6 +37,7 @@ _LABELS = ("reference_id", "type", "source", "sender")
 # The vendor's phone domain as JSON integers: 9..15 digits (normalize_phone's rule for an int).
 _PHONE_MIN, _PHONE_MAX = 10**8, 10**15 - 1
 _INT, _STR, _NONE, _DICT = int, str, type(None), dict
+_STORED_FIELDS = MAPPED_FIELDS - set(CONTENT_FIELDS)  # the content is not stored: not read here
 
 
 class _Unusual(Exception):
@@ -146,11 +147,6 @@ def parse_message_page(
                        [r for r in results if isinstance(r, Rejection)], meta)
 
 
-def parse_message_results(items: Iterable[Any], **kwargs: Any) -> List[MessageResult]:
-    """parse_message of each item (the per-message rules, for callers holding decoded items)."""
-    return [parse_message(item, **kwargs) for item in items]
-
-
 # -- the common shape, column by column ------------------------------------------------------
 
 def _columns(items: List[Any], fetched_at: datetime, policy: RecipientPolicy, tz: tzinfo,
@@ -162,7 +158,7 @@ def _columns(items: List[Any], fetched_at: datetime, policy: RecipientPolicy, tz
     n = len(items)
     if not _types(items) <= {_DICT} or not set().union(*items) <= MAPPED_FIELDS:
         raise _Unusual  # not objects, or unmapped fields (kept in extra_fields, per message)
-    get = {name: [item.get(name) for item in items] for name in MAPPED_FIELDS - set(CONTENT_FIELDS)}
+    get = {name: [item.get(name) for item in items] for name in _STORED_FIELDS}
     ids, owners, phones = get["id"], get["campaign_id"], get["phone"]
     _integers(ids, nullable=False)
     _integers(owners, nullable=False)
@@ -262,7 +258,7 @@ def _amounts(values: List[Any]) -> Tuple[List[Any], List[Any]]:
     known: Dict[Tuple[str, str], Tuple[Any, Any]] = {}
     out: List[Tuple[Any, Any]] = []
     for value in values:
-        if type(value) is dict and value.keys() == _AMOUNT_KEYS:
+        if type(value) is dict and value.keys() == _AMOUNT_FIELDS:
             pair = (value["value"], value["currency"])
             if type(pair[0]) is str and type(pair[1]) is str:
                 if pair not in known:
@@ -272,9 +268,6 @@ def _amounts(values: List[Any]) -> Tuple[List[Any], List[Any]]:
         out.append(_amount_of(value))
     prices = [price for price, _ in out]
     return prices, [currency for _, currency in out]
-
-
-_AMOUNT_KEYS = {"value", "currency"}
 
 
 def _amount_of(value: Any) -> Tuple[Any, Any]:

@@ -116,7 +116,8 @@ class MessageReader:
         ids = iter(dict.fromkeys(campaign_ids))
         limit = 2 * self.concurrency
         streak = 0
-        with _switch_interval(READ_SWITCH_INTERVAL_S), ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bsg-messages") as pool:
+        with _switch_interval(READ_SWITCH_INTERVAL_S), \
+                ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bsg-messages") as pool:
 
             def submit(chunk: _Chunk) -> None:
                 future = pool.submit(self._fetch, chunk)
