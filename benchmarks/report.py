@@ -261,11 +261,14 @@ def _target2(t2: Dict[str, Any]) -> List[str]:
     out = ["## Target 2 — load path", "",
            f"{c.get('campaigns', 0):,} parsed campaigns; rows: {c.get('rows')}; arrow tables built from the "
            f"records in one go: {f.get('arrow_from_records_s')} s.", ""]
-    return out + _table(["path", "seconds", "peak RSS MB"], rows) + _load_breakdown(c)
+    return out + _table(["path", "seconds", "peak RSS MB"], rows) + _load_breakdown(c, t2)
 
 
-def _load_breakdown(c: Dict[str, Any]) -> List[str]:
+def _load_breakdown(c: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
     out: List[str] = []
+    if pair.get("pairs"):
+        out += ["Each side's median run is shown; every pair (floor s / connector s = ratio): " + ", ".join(
+            f"{p['floor_s']} / {p['connector_s']} = {_x(p['ratio'])}" for p in pair["pairs"]), ""]
     bd = c.get("breakdown_s") or {}
     if bd:
         out += ["Where the connector path's time goes: " + ", ".join(f"{k} {v} s" for k, v in bd.items()), ""]
@@ -407,7 +410,7 @@ def _target6_load(t6l: Dict[str, Any]) -> List[str]:
          _f(f.get("peak_rss_mb"), 0)],
         ["bsg-campaigns path: MessageBatches → connector transformers → dlt extract/normalize/load",
          _f(c.get("wall_s"), 2), _f(c.get("peak_rss_mb"), 0)]])
-    return out + _load_breakdown(c)
+    return out + _load_breakdown(c, t6l)
 
 
 def _target6_from_2020(t6c: Dict[str, Any]) -> List[str]:
