@@ -101,9 +101,8 @@ def _timed_load(p: Dict[str, Any], pipeline_name: str, source: Any, arrow: Dict[
     `duckdb_load_memory_limit` cap, param `memory_limit`, default the setting's; parallel inserts)."""
     from bsg_campaigns import settings as defaults
     from bsg_campaigns.app.runner import make_pipeline
-    from bsg_campaigns.load.steps import duckdb_load_settings
-
     from bsg_campaigns.load.publish import working_copy
+    from bsg_campaigns.load.steps import duckdb_load_settings
 
     workdir = Path(p["workdir"])
     # a first load, as the floor's is: nothing of an earlier run in the same workdir to merge onto

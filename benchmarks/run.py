@@ -481,8 +481,7 @@ def _load_path_pair(floor_mode: str, connector_mode: str, n: int, wd: Path, repe
     for i in range(repeats):
         for mode in (floor_mode, connector_mode):
             log(f"  {mode} ({i + 1} of {repeats}) ...")
-            folder = wd / f"{mode}_{i + 1}"
-            shutil.rmtree(folder, ignore_errors=True)
+            folder = wd / f"{mode}_{i + 1}"  # each run starts empty: the floor and _timed_load clear it
             result = run_child(f"load_{mode}", "benchmarks.load_path", {"mode": mode, "n": n, "workdir": str(folder)},
                                folder)
             runs[mode].append(result.as_dict())
