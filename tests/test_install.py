@@ -147,6 +147,17 @@ print(json.dumps({
     "rates_messages": one("select sum(messages) from bsg_campaigns.campaign_rates"),
     "daily_messages": one("select sum(messages) from bsg_campaigns.daily_rates"),
     "daily_price": str(one("select sum(total_price) from bsg_campaigns.daily_rates")),
+    "messages": one("select count(*) from bsg_campaigns.messages"),
+    "distinct_messages": one("select count(distinct message_id) from bsg_campaigns.messages"),
+    "statistics_messages": one("select sum(message_count) from bsg_campaigns.campaign_statistics"),
+    "hashed_recipients": one("select count(*) from bsg_campaigns.messages "
+                             "where regexp_full_match(recipient, '[0-9a-f]{64}')"),
+    "message_prices": {r[0]: str(r[1]) for r in con.execute(
+        "select currency, sum(price) from bsg_campaigns.messages group by 1").fetchall()},
+    "cost_prices": {r[0]: str(r[1]) for r in con.execute(
+        "select currency, sum(total_price) from bsg_campaigns.message_costs group by 1").fetchall()},
+    "reads": list(con.execute("select count(*), count(*) filter (where matches_statistics) "
+                              "from bsg_campaigns.message_reads").fetchone()),
 }))
 """
 
@@ -249,6 +260,12 @@ def test_installed_demo_from_another_directory_builds_every_view_and_runs_every_
     facts = duckdb_facts(clone / ".venv", tmp_path / "d/bsg.duckdb")
     assert_models_agree_with_tables(facts)
     assert len(facts["prices"]) >= 30
+    # messages are on in the demo: every message the statistics count is there once, hashed, and
+    # the cost mart adds up to the messages' prices per currency
+    assert facts["messages"] == facts["distinct_messages"] == facts["statistics_messages"] > 1000
+    assert facts["hashed_recipients"] == facts["messages"]
+    assert facts["cost_prices"] == facts["message_prices"] and Decimal(facts["message_prices"]["EUR"]) > 0
+    assert facts["reads"][0] == facts["reads"][1] == len(facts["prices"])
 
 
 def test_cron_line_and_systemd_unit_load_with_the_installed_package(clone, tmp_path):

@@ -24,10 +24,17 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import pytest
 
+from bsg_campaigns.api.client import BsgClient
 from bsg_campaigns.config import SourceSettings
-from bsg_campaigns.contract.privacy import generate_key, key_fingerprint
+from bsg_campaigns.contract.privacy import generate_key, key_fingerprint, recipient_policy
 from bsg_campaigns.exceptions import ConfigError, UserError
+from bsg_campaigns.extract.messages import MessageReader
+from bsg_campaigns.incremental.messages import PlannedRead
+from bsg_campaigns.report import RunReport
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
+from bsg_campaigns.simulator.listing import TYPES
+from bsg_campaigns.simulator.messages import message_corruption_of
+from bsg_campaigns.source import _read_messages
 
 from conftest import Harness
 
@@ -280,3 +287,33 @@ def test_the_cli_keeps_the_generated_key_across_processes(tmp_path, msim):
     phones = {m["id"]: str(m["phone"]) for cid in msim.visible_campaign_ids() for m in msim.expected_messages(cid)}
     assert recipients and all(hmac.new(secret, phones[mid].encode(), hashlib.sha256).hexdigest() == recipient
                               for mid, recipient in recipients)
+
+
+def test_rejections_are_handed_on_in_bounded_chunks_and_none_is_lost():
+    """Rejections stay Python objects with their raw payloads until their table is built, so a
+    chunk is handed to dlt after `batch_rejections` of them however few messages it holds (a
+    campaign of broken messages must not pile up ~1 KB each in memory). Messages never fill a
+    chunk here (batch_rows is out of reach): only the rejection bound can cut one."""
+    rate, seed = 0.3, 6
+    with Simulator(SimulatorConfig(seed=seed, campaigns=10, message_corrupt_rate=rate)).start() as sim:
+        ids = sim.visible_campaign_ids()
+        corrupted = {cid: sum(message_corruption_of(seed, m["id"], rate) is not None
+                              for m in sim.expected_messages(cid)) for cid in ids}
+        client = BsgClient(sim.base_url, sim.api_key)
+        client.login()
+        reader = MessageReader(client, recipient_policy("hash", KEY), timezone.utc, concurrency=4, page_size=100)
+        channel = {cid: kind for kind in TYPES for cid in sim.visible_campaign_ids(kind)}
+        reads = [PlannedRead(cid, {}, channel[cid], "changed") for cid in ids]
+        outcomes: List[Any] = []
+        chunks = list(_read_messages(reader, reads, outcomes, batch_rows=10**9, report=RunReport(),
+                                     batch_rejections=100))
+    assert sum(corrupted.values()) > 300  # enough for several chunks
+    sizes = [len(chunk.rejections) for chunk in chunks]
+    assert len(chunks) >= sum(corrupted.values()) // 200 and all(100 <= n < 200 for n in sizes[:-1]), sizes
+    by_campaign: Dict[int, int] = {}
+    for chunk in chunks:
+        for rejection in chunk.rejections:
+            by_campaign[rejection.campaign_id] = by_campaign.get(rejection.campaign_id, 0) + 1
+    assert by_campaign == {cid: n for cid, n in corrupted.items() if n}  # every broken message, once
+    assert sum(chunk.rows for chunk in chunks) == sim.expected_message_count() - sum(corrupted.values())
+    assert sorted(read["campaign_id"] for chunk in chunks for read in chunk.reads) == sorted(ids)

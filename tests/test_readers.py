@@ -10,13 +10,14 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
 import duckdb
 
 from bsg_campaigns.load.publish import prepare_working_copy, publish, working_copy
 from bsg_campaigns.simulator import Simulator, SimulatorConfig
 from conftest import Harness
+from test_messages import KEY, MESSAGE_COLUMNS, expected_rows
 from reliability.util import CliPaths, run_cli, snapshot_db
 
 DATASET = "bsg_campaigns"
@@ -66,18 +67,31 @@ else:
 # rows or -1 without the views]
 
 
-def start_reader(path: Path, mode: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", READER, str(path), mode], stdin=subprocess.PIPE,
+# A BI tool on the message tables: holds one connection, answers each stdin line with the counts
+# and the price total (exact, as text) over that connection.
+MESSAGE_READER = r"""
+import json, sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+Q = ("select count(*), count(distinct message_id), cast(sum(price) as varchar), "
+     "(select count(*) from bsg_campaigns.message_reads) from bsg_campaigns.messages")
+print(json.dumps(con.execute(Q).fetchone()), flush=True)
+for line in sys.stdin:
+    print(json.dumps(con.execute(Q).fetchone()), flush=True)
+"""
+
+
+def start_reader(path: Path, mode: str, script: str = READER) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script, str(path), mode], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @contextmanager
-def held_reader(path: Path) -> Iterator[Tuple[List[int], Callable[[], List[int]]]]:
+def held_reader(path: Path, script: str = READER) -> Iterator[Tuple[List[Any], Callable[[], List[Any]]]]:
     """A reader process holding one read-only connection on `path` throughout: yields its first
     counts and a function that asks for the counts again over that same connection."""
-    proc = start_reader(path, "hold")
+    proc = start_reader(path, "hold", script)
 
-    def ask() -> List[int]:
+    def ask() -> List[Any]:
         proc.stdin.write("again\n")
         proc.stdin.flush()
         return json.loads(proc.stdout.readline())
@@ -130,6 +144,31 @@ def test_a_reader_held_open_for_the_whole_run_blocks_nothing(tmp_path):
     assert after == [len(generation_2["campaigns"]), len(generation_2["campaign_statistics"]),
                      len(generation_2["campaign_statistics_history"]), 0, len(generation_2["campaigns"])]
     assert not list(tmp_path.glob("bsg.duckdb.wal")) and not list(tmp_path.glob("*bsg-tmp*"))
+
+
+def test_a_reader_held_open_while_messages_load_blocks_nothing(tmp_path):
+    """Messages on, as in production with a BI tool on the message tables: a second process holds
+    a read-only connection through a run that merges re-read messages. The run exits 0, the held
+    connection keeps its snapshot, and a new connection sees every message as the API serves it."""
+    paths = CliPaths(tmp_path)
+    env = {"SOURCES__BSG__MESSAGES": "true", "SOURCES__BSG__RECIPIENT_HASH_KEY": KEY}
+    with Simulator(SimulatorConfig(seed=23, campaigns=40)).start() as sim:
+        first = run_cli(["run"], sim, paths, **env)
+        assert first.returncode == 0, first.stderr
+        at_first = expected_rows(sim)
+        with held_reader(paths.db, MESSAGE_READER) as (held_before, ask):
+            sim.advance(hours=5)  # statuses, prices and times move; new campaigns send
+            second = run_cli(["run"], sim, paths, **env)
+            held_after = ask()
+        at_second = expected_rows(sim)
+    assert second.returncode == 0, second.stderr
+    assert "Traceback" not in second.stderr
+    assert held_after == held_before  # the held connection still reads the first run's messages
+    assert held_before[:3] == [len(at_first), len(at_first), str(sum(r[14] for r in at_first if r[14] is not None))]
+    assert at_second != at_first
+    with duckdb.connect(str(paths.db), read_only=True) as reader:
+        assert reader.execute(f"select {MESSAGE_COLUMNS} from {DATASET}.messages order by message_id").fetchall() \
+            == at_second
 
 
 def test_a_reader_looping_during_runs_always_sees_one_whole_generation(tmp_path):

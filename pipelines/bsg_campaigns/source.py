@@ -200,9 +200,10 @@ def campaign_details(
 
 
 def _read_messages(reader: MessageReader, reads: List[PlannedRead], outcomes: List[ReadOutcome], batch_rows: int,
-                   report: RunReport) -> Iterator[MessageBatch]:
-    """Every planned campaign's messages, in batches of about `batch_rows`; each read's outcome
-    (complete? the counts) appended to `outcomes`."""
+                   report: RunReport, batch_rejections: int = MESSAGE_BATCH_REJECTIONS) -> Iterator[MessageBatch]:
+    """Every planned campaign's messages, in batches of about `batch_rows` (or fewer once a batch
+    holds `batch_rejections` rejections); each read's outcome (complete? the counts) appended to
+    `outcomes`."""
     planned = {read.campaign_id: read for read in reads}
     tallies = {campaign_id: Tally(read.primary_channel) for campaign_id, read in planned.items()}
     loaded: Dict[int, List[int]] = {}  # campaign -> [records, rejections]
@@ -225,7 +226,7 @@ def _read_messages(reader: MessageReader, reads: List[PlannedRead], outcomes: Li
             outcomes.append(_finished(event, planned[event.campaign_id], tallies.pop(event.campaign_id),
                                       loaded.pop(event.campaign_id, [0, 0]), batch))
             report.messages["campaigns"] += 1
-        if len(batch) >= batch_rows or len(batch.rejections) >= MESSAGE_BATCH_REJECTIONS:
+        if len(batch) >= batch_rows or len(batch.rejections) >= batch_rejections:
             yield _counted_messages(batch, report)
             batch, batches = MessageBatch(), batches + 1
     if len(batch) or batch.reads or not batches:
