@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import tomllib
+from collections import Counter
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -310,10 +311,7 @@ def test_rejections_are_handed_on_in_bounded_chunks_and_none_is_lost():
     assert sum(corrupted.values()) > 300  # enough for several chunks
     sizes = [len(chunk.rejections) for chunk in chunks]
     assert len(chunks) >= sum(corrupted.values()) // 200 and all(100 <= n < 200 for n in sizes[:-1]), sizes
-    by_campaign: Dict[int, int] = {}
-    for chunk in chunks:
-        for rejection in chunk.rejections:
-            by_campaign[rejection.campaign_id] = by_campaign.get(rejection.campaign_id, 0) + 1
+    by_campaign = Counter(rejection.campaign_id for chunk in chunks for rejection in chunk.rejections)
     assert by_campaign == {cid: n for cid, n in corrupted.items() if n}  # every broken message, once
     assert sum(chunk.rows for chunk in chunks) == sim.expected_message_count() - sum(corrupted.values())
     assert sorted(read["campaign_id"] for chunk in chunks for read in chunk.reads) == sorted(ids)
