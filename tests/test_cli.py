@@ -120,3 +120,29 @@ def test_simulator_takes_the_same_options_both_ways(tmp_path, cli_sim):
     options = sorted(set(re.findall(r"--[a-z][a-z-]+", via_module)))
     assert options == sorted(set(re.findall(r"--[a-z][a-z-]+", via_cli)))
     assert {"--port", "--max-page-size", "--fault-rate", "--api-key"} <= set(options)
+
+
+def test_the_command_ends_like_python_would_without_the_teardown(tmp_path, cli_sim):
+    """console_main ends the process with os._exit after main: what a finished run relies on
+    must still happen. An atexit handler (here from a sitecustomize, the way coverage hooks a
+    subprocess) runs; the whole JSON summary reaches a pipe (block-buffered: lost without the
+    flush); every DuckDB file is closed (no write-ahead log beside any); main's code is the
+    process's (exit 2 and 3 elsewhere in this file)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    marker = tmp_path / "atexit.ran"
+    (hook / "sitecustomize.py").write_text(
+        f"import atexit\natexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n")
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+    # a user's default: stdout to a pipe is block-buffered (this suite may run with it unbuffered)
+    result = bsg(["run", "--json"], tmp_path / "run", cli_sim, PYTHONPATH=path, PYTHONUNBUFFERED=None)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "ok" and summary["fetched"] == summary["new"] > 50
+    assert summary["checks"]["ok"] and summary["models"]
+    assert marker.read_text() == "ran"
+    databases = list((tmp_path / "run").rglob("*.duckdb"))
+    assert len(databases) >= 2  # the published file and its working copy
+    assert not list((tmp_path / "run").rglob("*.wal")), "a DuckDB file was left open at exit"
+    with duckdb.connect(str(tmp_path / "run" / "cli.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from bsg_campaigns.campaigns").fetchone()[0] == summary["fetched"]

@@ -7,10 +7,13 @@ api key must be fixed; 3 `--strict` and rejected records or failed data-quality 
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import json
 import logging
+import os
 import sys
+import threading
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +55,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         error("interrupted: nothing of this run was committed; the next run resumes.")
         return 130
+
+
+def console_main() -> NoReturn:
+    """The `bsg-campaigns` console script (and `python -m bsg_campaigns.app.cli`): `main()`, then
+    the process ends as `sys.exit` would end it, minus the teardown of the ~1,200 modules a run
+    imports (dlt, pandas, pyarrow, sqlglot): 0.33-0.51 s of a 6 s first run of 2,000 campaigns,
+    measured, spent freeing memory the operating system reclaims anyway. Everything a finished
+    run relies on still happens, in Python's own order: non-daemon threads are joined, the atexit
+    handlers run (logging's flush, dlt's telemetry, temporary directories' finalizers, a
+    coverage or tracing hook), stdout and stderr are flushed, then `os._exit` with main's code.
+    Every DuckDB connection is closed before main returns (tests/test_cli.py checks that no
+    write-ahead log is left beside the files). An exception escaping main (a bug) and argparse's
+    own exits take Python's normal path. Only the command line does this: `main()` called
+    in-process returns as usual."""
+    code = main()
+    # What Py_FinalizeEx calls first, in its order: threading's shutdown (executors stopped, then
+    # non-daemon threads joined), then the atexit handlers. Private functions of CPython 3.8-3.13;
+    # where either is missing, the normal exit.
+    join_threads = getattr(threading, "_shutdown", None)
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if join_threads is None or run_exit_handlers is None:
+        sys.exit(code)
+    join_threads()
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed (a broken pipe): nothing left to write
+            pass
+    os._exit(code)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -311,4 +344,4 @@ def gc_tuned_for_bulk() -> Iterator[None]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()
