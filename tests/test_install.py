@@ -204,11 +204,13 @@ def test_sdist_and_the_wheel_built_from_it_carry_every_sql_file(tmp_path):
                     if n.startswith("bsg_campaigns/sql/")}
         # PEP 561 marker (setuptools ships it by itself): a user's mypy reads our annotations
         typed = "bsg_campaigns/py.typed" in archive.namelist()
+        seed = json.loads(archive.read("bsg_campaigns/analyst/compiled_sql.json"))  # analyst/seed.py
     on_disk = {name: (REPO / "sql" / name).read_bytes() for name in SQL_FILES}
     assert set(on_disk) >= {Path(p).as_posix() for p in sqlcompile.MODELS + sqlcompile.CHECKS}
     assert in_sdist == on_disk
     assert in_wheel == on_disk
     assert typed
+    assert seed == json.loads((REPO / "pipelines/bsg_campaigns/analyst/compiled_sql.json").read_text())
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,6 +259,9 @@ def test_installed_demo_from_another_directory_builds_every_view_and_runs_every_
     assert f"data-quality checks: {len(CHECKS)} run, 0 failed" in done.stdout
     ok = [line.split(None, 1)[1] for line in done.stdout.splitlines() if line.startswith("  ok ")]
     assert [name.strip() for name in ok[0].split(",")] == CHECKS
+    # the installed package's precompiled SQL answered every statement that does not depend on
+    # the run: neither run compiled one to keep in its own cache file (viewcache.SEED_FILE)
+    assert not list((tmp_path / "d").rglob("bsg_sql_cache.json"))
     facts = duckdb_facts(clone / ".venv", tmp_path / "d/bsg.duckdb")
     assert_models_agree_with_tables(facts)
     assert len(facts["prices"]) >= 30

@@ -19,7 +19,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from bsg_campaigns import settings as defaults
 from bsg_campaigns.analyst.checks import CheckResult, ChecksReport, check_statements, run_checks
-from bsg_campaigns.analyst.sqlcompile import CHECKS, MODELS, SQL_DIR, CheckContext, SqlFile, compile_file, model_names, view_ddl, view_statements
+from bsg_campaigns.analyst.sqlcompile import (CHECKS, MODELS, SQL_DIR, CheckContext, SqlFile, TablePath, compile_file, model_names,
+                                             view_ddl, view_statements)
 from bsg_campaigns.analyst.exceptions import SqlModelError
 from bsg_campaigns.analyst.viewcache import (SqlCache, bookkeeping_statements, client_dialect, client_table_path, compile_key,
                         definition_hash, missing_source_tables, pipeline_cache, stored_definitions)
@@ -59,16 +60,7 @@ def build_models(pipeline: Any, *, force: bool = False, client: Any = None, cach
     if missing:
         logger.info("source tables not loaded yet, modelled as empty: %s", ", ".join(missing))
 
-    def compile_view(sql_file: SqlFile) -> Tuple[str, str]:
-        key = compile_key("view", sql_file.name, sql_file.text, dialect, table_path, missing)
-        cached = cache.get(key)
-        if cached is not None and len(cached) == 2:
-            return cached[0], cached[1]
-        drop, create = view_ddl(sql_file, dialect, table_path, missing)
-        cache.put(key, [drop, create])
-        return drop, create
-
-    names, drops, creates = view_statements(dialect, table_path, missing, sql_dir, compile_view=compile_view)
+    names, drops, creates = cached_view_statements(cache, dialect, table_path, missing, sql_dir)
     cache.save()
     hashes = {name: definition_hash(create) for name, create in zip(names, creates)}
     if stored == hashes:
@@ -79,6 +71,22 @@ def build_models(pipeline: Any, *, force: bool = False, client: Any = None, cach
             client.execute_sql(statement)
     logger.info("built %d views in %s: %s", len(names), client.dataset_name, ", ".join(names))
     return names
+
+
+def cached_view_statements(cache: SqlCache, dialect: str, table_path: TablePath, missing: Sequence[str] = (),
+                           sql_dir: Optional[Path] = None) -> Tuple[List[str], List[str], List[str]]:
+    """sqlcompile.view_statements, each file's (DROP, CREATE) through `cache`."""
+
+    def compile_view(sql_file: SqlFile) -> Tuple[str, str]:
+        key = compile_key("view", sql_file.name, sql_file.text, dialect, table_path, missing)
+        cached = cache.get(key)
+        if cached is not None and len(cached) == 2:
+            return cached[0], cached[1]
+        drop, create = view_ddl(sql_file, dialect, table_path, missing)
+        cache.put(key, [drop, create])
+        return drop, create
+
+    return view_statements(dialect, table_path, missing, sql_dir, compile_view=compile_view)
 
 
 def build_models_and_run_checks(pipeline: Any, context: Optional[CheckContext] = None,

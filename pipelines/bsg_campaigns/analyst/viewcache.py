@@ -11,6 +11,12 @@ empty, the check relations' values (only for files that mention them) and `compi
 (sqlglot's version and the code of the modules that render and compile). It lives in this process and, when
 the caller gives a directory (the pipeline's working dir: same owner and trust as dlt's own
 `state.json` and load packages), in a small JSON file there, written atomically with mode 0600.
+Behind both, read-only, the package's own `compiled_sql.json` (seed.py writes it, a test keeps it
+current): every statement that does not depend on a run's values, compiled for the default dataset
+on DuckDB and PostgreSQL, so that a first run (no working dir yet: dlt creates it empty) does not
+pay sqlglot for them either: 0.46-0.54 s -> 0.22-0.32 s of building the views and running the
+checks after a first run of 2,000 campaigns, measured. Its keys are the same content hashes, so
+an entry of a stale seed is never used: it only misses.
 A file that is unreadable or not in this format is ignored and rewritten. The cached text is
 executed as stored (not re-verified against its key): the file is trusted like the rest of the
 working dir, which also holds the .sql jobs dlt executes.
@@ -50,6 +56,7 @@ from bsg_campaigns.analyst.exceptions import SqlModelError
 logger = logging.getLogger(__name__)
 
 CACHE_FILE_NAME = "bsg_sql_cache.json"
+SEED_FILE = Path(__file__).with_name("compiled_sql.json")
 _CACHE_FORMAT = 1
 MAX_FILE_ENTRIES = 256
 MAX_MEMORY_ENTRIES = 2048
@@ -162,8 +169,9 @@ class SqlCache:
     """Compiled statements by key: this process's memory, plus `directory/bsg_sql_cache.json`
     when a directory is given (loaded on first use, saved by `save()` when something was added)."""
 
-    def __init__(self, directory: Optional[Path] = None) -> None:
+    def __init__(self, directory: Optional[Path] = None, *, seeded: bool = True) -> None:
         self.path = Path(directory) / CACHE_FILE_NAME if directory is not None else None
+        self.seeded = seeded  # False: what seed.py uses to compile every entry afresh
         self._file: Optional[Dict[str, List[str]]] = None
         self._dirty = False
         self.hits = 0
@@ -179,6 +187,8 @@ class SqlCache:
             found = _MEMORY.get(key)
         if found is None:
             found = self._file_entries().get(key)
+            if found is None and self.seeded:
+                found = seed_entries().get(key)
             if found is not None:
                 _remember(key, found)
         if found is None:
@@ -225,6 +235,12 @@ def _remember(key: str, value: List[str]) -> None:
 def clear_memory_cache() -> None:
     with _MEMORY_LOCK:
         _MEMORY.clear()
+
+
+@functools.lru_cache(maxsize=1)
+def seed_entries() -> Mapping[str, List[str]]:
+    """The package's precompiled statements (empty when the file is missing or unreadable)."""
+    return _read_cache_file(SEED_FILE)
 
 
 def _read_cache_file(path: Path) -> Dict[str, List[str]]:
