@@ -102,6 +102,7 @@ def test_outage_exit_1_says_next_run_resumes(tmp_path):
         result = bsg(["run", "--no-models"], tmp_path, simulator, SOURCES__BSG__MAX_ATTEMPTS="2")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "next run resumes" in result.stderr
+    assert not list(tmp_path.rglob("*.wal")), "a DuckDB file was left open by a failed run"  # console_main
 
 
 def test_help_everywhere(tmp_path, cli_sim):
@@ -146,3 +147,16 @@ def test_the_command_ends_like_python_would_without_the_teardown(tmp_path, cli_s
     assert not list((tmp_path / "run").rglob("*.wal")), "a DuckDB file was left open at exit"
     with duckdb.connect(str(tmp_path / "run" / "cli.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from bsg_campaigns.campaigns").fetchone()[0] == summary["fetched"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_not_a_success(tmp_path, cli_sim):
+    """stdout on a full disk: the summary is lost, so the exit code says so (120, as Python's own
+    exit would), with one line on stderr, instead of console_main's flush swallowing it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["DLT_DATA_DIR"] = str(tmp_path / "dlt_data")
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "bsg_campaigns.app.cli", "status"], cwd=tmp_path, env=env,
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert result.returncode == 120, result.stderr
+    assert "could not write the output" in result.stderr and "Traceback" not in result.stderr

@@ -260,7 +260,18 @@ def test_installed_demo_from_another_directory_builds_every_view_and_runs_every_
     ok = [line.split(None, 1)[1] for line in done.stdout.splitlines() if line.startswith("  ok ")]
     assert [name.strip() for name in ok[0].split(",")] == CHECKS
     # the installed package's precompiled SQL answered every statement that does not depend on
-    # the run: neither run compiled one to keep in its own cache file (viewcache.SEED_FILE)
+    # the run: neither run compiled one to keep in its own cache file (viewcache.SEED_FILE). It is
+    # read only with the sqlglot it was compiled with: a fresh install resolving another release
+    # would leave every new user without it.
+    versions = subprocess.run([str(clone / ".venv/bin/python"), "-c",
+                               "from bsg_campaigns.analyst import viewcache as v; "
+                               "print(v.seed_sqlglot_version(), v.sqlglot_version())"],
+                              cwd="/", capture_output=True, text=True)
+    assert versions.returncode == 0, explain(versions)
+    seed_version, installed_version = versions.stdout.split()
+    assert seed_version == installed_version, (
+        f"the install resolved sqlglot {installed_version}, the seed is for {seed_version}: "
+        "run `python -m bsg_campaigns.analyst.seed` with it installed")
     assert not list((tmp_path / "d").rglob("bsg_sql_cache.json"))
     facts = duckdb_facts(clone / ".venv", tmp_path / "d/bsg.duckdb")
     assert_models_agree_with_tables(facts)

@@ -3,9 +3,14 @@ and file caches): every view and every check that does not read `check_context`,
 the default dataset with no source table missing (after a run's load every source table exists),
 in the dialects of DuckDB and PostgreSQL. Entries are keyed exactly as a run keys them
 (viewcache.compile_key), through the same functions a run compiles with, so the seed is what a
-first run would have written to its own cache file.
+first run would have written to its own cache file. The file names the sqlglot release it was
+compiled with; with another one installed it is not read (its keys could only miss).
 
-    python -m bsg_campaigns.analyst.seed        # rewrite compiled_sql.json after editing sql/ or the compiler
+The keys hash the rendered SQL and viewcache.compiler_fingerprint(): sqlglot's version and the
+bytes of templating.py, sqlcompile.py, checks.py, models.py, viewcache.py, settings.py and
+contract/tables.py. After editing any of those or any file of sql/:
+
+    python -m bsg_campaigns.analyst.seed
 
 tests/analyst/test_seed.py fails while the file differs from what this generates."""
 
@@ -13,38 +18,49 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 from bsg_campaigns import settings
 from bsg_campaigns.analyst.checks import check_statements
 from bsg_campaigns.analyst.models import cached_view_statements
 from bsg_campaigns.analyst.sqlcompile import CheckContext, default_table_path
-from bsg_campaigns.analyst.viewcache import _CACHE_FORMAT, CACHE_FILE_NAME, SEED_FILE, SqlCache
+from bsg_campaigns.analyst.viewcache import _CACHE_FORMAT, SEED_FILE, SqlCache, sqlglot_version
 
 # sqlglot's dialect names as dlt's DuckDB and PostgreSQL capabilities give them.
 SEED_DIALECTS = ("duckdb", "postgres")
 
 
+class _Collecting(SqlCache):
+    """Answers nothing (every statement is compiled), keeps what a run would keep in its file."""
+
+    def __init__(self) -> None:
+        super().__init__(None, seeded=False)
+        self.kept: Dict[str, List[str]] = {}
+
+    def get(self, key: str) -> Optional[List[str]]:
+        self.misses += 1
+        return None
+
+    def put(self, key: str, statements: Sequence[str], *, persist: bool = True) -> None:
+        if persist:
+            self.kept[key] = [str(s) for s in statements]
+
+
 def generate_seed() -> Dict[str, List[str]]:
-    """The entries, compiled afresh (the seed itself is not consulted)."""
+    """The entries, compiled afresh (neither this process's memory nor the seed is consulted)."""
     table_path = default_table_path(settings.DATASET_NAME)
-    with tempfile.TemporaryDirectory() as scratch:
-        cache = SqlCache(Path(scratch), seeded=False)
-        for dialect in SEED_DIALECTS:
-            cached_view_statements(cache, dialect, table_path)
-            check_statements(dialect, table_path, CheckContext(), cache=cache)  # keeps only run-independent texts
-        cache.save()
-        written = Path(scratch) / CACHE_FILE_NAME
-        entries: Dict[str, List[str]] = json.loads(written.read_text(encoding="utf-8"))["entries"]
-    return dict(sorted(entries.items()))
+    cache = _Collecting()
+    for dialect in SEED_DIALECTS:
+        cached_view_statements(cache, dialect, table_path)
+        check_statements(dialect, table_path, CheckContext(), cache=cache)  # keeps only run-independent texts
+    return dict(sorted(cache.kept.items()))
 
 
 def write_seed(path: Path = SEED_FILE) -> int:
     entries = generate_seed()
-    path.write_text(json.dumps({"format": _CACHE_FORMAT, "entries": entries}, indent=1, sort_keys=True) + "\n",
-                    encoding="utf-8")
+    document = {"format": _CACHE_FORMAT, "sqlglot": sqlglot_version(), "entries": entries}
+    path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return len(entries)
 
 

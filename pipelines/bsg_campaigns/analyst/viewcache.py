@@ -115,9 +115,7 @@ def missing_source_tables(client: Any, dialect: str, table_path: TablePath) -> L
 def compiler_fingerprint() -> str:
     """sqlglot's version and the source of every module that turns .sql files into statements:
     a new release of either invalidates every cached text."""
-    # sqlglot sets __version__ from a generated module it ships untyped
-    sqlglot_version: str = sqlglot.__version__  # type: ignore[attr-defined]
-    digest = hashlib.sha256(f"sqlglot {sqlglot_version}; format {_CACHE_FORMAT}".encode())
+    digest = hashlib.sha256(f"sqlglot {sqlglot_version()}; format {_CACHE_FORMAT}".encode())
     package = Path(__file__).resolve().parents[1]
     for module in ("analyst/templating.py", "analyst/sqlcompile.py", "analyst/checks.py", "analyst/models.py",
                    "analyst/viewcache.py", "settings.py", "contract/tables.py"):
@@ -171,7 +169,9 @@ class SqlCache:
 
     def __init__(self, directory: Optional[Path] = None, *, seeded: bool = True) -> None:
         self.path = Path(directory) / CACHE_FILE_NAME if directory is not None else None
-        self.seeded = seeded  # False: what seed.py uses to compile every entry afresh
+        # False: neither this process's memory nor the package's seed answers, only the file
+        # (seed.py compiles the seed afresh through such a cache)
+        self.seeded = seeded
         self._file: Optional[Dict[str, List[str]]] = None
         self._dirty = False
         self.hits = 0
@@ -183,8 +183,10 @@ class SqlCache:
         return self._file
 
     def get(self, key: str) -> Optional[List[str]]:
-        with _MEMORY_LOCK:
-            found = _MEMORY.get(key)
+        found = None
+        if self.seeded:
+            with _MEMORY_LOCK:
+                found = _MEMORY.get(key)
         if found is None:
             found = self._file_entries().get(key)
             if found is None and self.seeded:
@@ -239,8 +241,27 @@ def clear_memory_cache() -> None:
 
 @functools.lru_cache(maxsize=1)
 def seed_entries() -> Mapping[str, List[str]]:
-    """The package's precompiled statements (empty when the file is missing or unreadable)."""
+    """The package's precompiled statements: empty when the file is missing or unreadable, or was
+    compiled with another sqlglot than the installed one (its keys would all miss anyway)."""
+    if seed_sqlglot_version() != sqlglot_version():
+        return {}
     return _read_cache_file(SEED_FILE)
+
+
+def seed_sqlglot_version() -> Optional[str]:
+    """The sqlglot release the package's seed was compiled with (None: no readable seed)."""
+    try:
+        data = json.loads(SEED_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    version = data.get("sqlglot") if isinstance(data, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def sqlglot_version() -> str:
+    # sqlglot sets __version__ from a generated module it ships untyped
+    version: str = sqlglot.__version__  # type: ignore[attr-defined]
+    return version
 
 
 def _read_cache_file(path: Path) -> Dict[str, List[str]]:

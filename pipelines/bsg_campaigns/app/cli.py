@@ -66,25 +66,47 @@ def console_main() -> NoReturn:
     handlers run (logging's flush, dlt's telemetry, temporary directories' finalizers, a
     coverage or tracing hook), stdout and stderr are flushed, then `os._exit` with main's code.
     Every DuckDB connection is closed before main returns (tests/test_cli.py checks that no
-    write-ahead log is left beside the files). An exception escaping main (a bug) and argparse's
-    own exits take Python's normal path. Only the command line does this: `main()` called
-    in-process returns as usual."""
+    write-ahead log is left beside the files, after a run that succeeded and one that failed).
+    Output that cannot be flushed (a full disk) turns exit 0 into 120, as Python's own exit does.
+    An exception escaping main (a bug), argparse's own exits, and a process under a profiler or
+    tracer (`python -m cProfile`, `trace`, pdb: they write their output after the module returns)
+    take Python's normal path. Only the command line does this: `main()` called in-process
+    returns as usual."""
     code = main()
     # What Py_FinalizeEx calls first, in its order: threading's shutdown (executors stopped, then
-    # non-daemon threads joined), then the atexit handlers. Private functions of CPython 3.8-3.13;
-    # where either is missing, the normal exit.
+    # non-daemon threads joined), then the atexit handlers. Private functions of CPython (3.11 to
+    # 3.13 here); where either is missing, the normal exit.
     join_threads = getattr(threading, "_shutdown", None)
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
-    if join_threads is None or run_exit_handlers is None:
+    if join_threads is None or run_exit_handlers is None or _observed():
         sys.exit(code)
     join_threads()
     run_exit_handlers()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # closed (a broken pipe): nothing left to write
+        except BrokenPipeError:  # the reader went away (`| head`): nothing left to write to
             pass
+        except (OSError, ValueError) as exc:  # ValueError: closed by main (see BrokenPipeError there)
+            if isinstance(exc, OSError):
+                code = code or 120
+                _last_words(f"error: could not write the output: {exc}")
     os._exit(code)
+
+
+def _observed() -> bool:
+    """A profiler, a tracer or (3.12+) a sys.monitoring tool is attached: it needs the normal exit."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)
+    return monitoring is not None and any(monitoring.get_tool(tool) is not None for tool in range(6))
+
+
+def _last_words(message: str) -> None:
+    try:
+        os.write(2, (message + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass
 
 
 class _Parser(argparse.ArgumentParser):
