@@ -38,8 +38,8 @@ def shipped() -> dict:
 def test_the_shipped_seed_is_what_the_sql_compiles_to_now():
     entries = shipped()
     # compiled afresh even when this process's memory cache already holds the statements
-    sqlcompile_path = sqlcompile.default_table_path(settings.DATASET_NAME)
-    cached_view_statements(viewcache.SqlCache(None), "duckdb", sqlcompile_path)
+    table_path = sqlcompile.default_table_path(settings.DATASET_NAME)
+    cached_view_statements(viewcache.SqlCache(None), "duckdb", table_path)
     fresh = generate_seed()
     # 11 views and the 9 checks that do not read check_context, per dialect
     context_free = [p for p in sqlcompile.CHECKS if not viewcache.uses_check_context(sqlcompile.load_sql_file(p).text)]

@@ -25,7 +25,7 @@ from bsg_campaigns import settings
 from bsg_campaigns.analyst.checks import check_statements
 from bsg_campaigns.analyst.models import cached_view_statements
 from bsg_campaigns.analyst.sqlcompile import CheckContext, default_table_path
-from bsg_campaigns.analyst.viewcache import _CACHE_FORMAT, SEED_FILE, SqlCache, sqlglot_version
+from bsg_campaigns.analyst.viewcache import SEED_FILE, SqlCache, cache_document, sqlglot_version
 
 # sqlglot's dialect names as dlt's DuckDB and PostgreSQL capabilities give them.
 SEED_DIALECTS = ("duckdb", "postgres")
@@ -35,7 +35,7 @@ class _Collecting(SqlCache):
     """Answers nothing (every statement is compiled), keeps what a run would keep in its file."""
 
     def __init__(self) -> None:
-        super().__init__(None, seeded=False)
+        super().__init__(None)
         self.kept: Dict[str, List[str]] = {}
 
     def get(self, key: str) -> Optional[List[str]]:
@@ -59,7 +59,7 @@ def generate_seed() -> Dict[str, List[str]]:
 
 def write_seed(path: Path = SEED_FILE) -> int:
     entries = generate_seed()
-    document = {"format": _CACHE_FORMAT, "sqlglot": sqlglot_version(), "entries": entries}
+    document = cache_document(entries, sqlglot=sqlglot_version())
     path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return len(entries)
 

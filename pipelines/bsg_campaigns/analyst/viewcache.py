@@ -167,11 +167,8 @@ class SqlCache:
     """Compiled statements by key: this process's memory, plus `directory/bsg_sql_cache.json`
     when a directory is given (loaded on first use, saved by `save()` when something was added)."""
 
-    def __init__(self, directory: Optional[Path] = None, *, seeded: bool = True) -> None:
+    def __init__(self, directory: Optional[Path] = None) -> None:
         self.path = Path(directory) / CACHE_FILE_NAME if directory is not None else None
-        # False: neither this process's memory nor the package's seed answers, only the file
-        # (seed.py compiles the seed afresh through such a cache)
-        self.seeded = seeded
         self._file: Optional[Dict[str, List[str]]] = None
         self._dirty = False
         self.hits = 0
@@ -183,13 +180,11 @@ class SqlCache:
         return self._file
 
     def get(self, key: str) -> Optional[List[str]]:
-        found = None
-        if self.seeded:
-            with _MEMORY_LOCK:
-                found = _MEMORY.get(key)
+        with _MEMORY_LOCK:
+            found = _MEMORY.get(key)
         if found is None:
             found = self._file_entries().get(key)
-            if found is None and self.seeded:
+            if found is None:
                 found = seed_entries().get(key)
             if found is not None:
                 _remember(key, found)
@@ -240,21 +235,22 @@ def clear_memory_cache() -> None:
 
 
 @functools.lru_cache(maxsize=1)
+def _seed_document() -> Optional[Dict[str, Any]]:
+    return _read_document(SEED_FILE)
+
+
 def seed_entries() -> Mapping[str, List[str]]:
     """The package's precompiled statements: empty when the file is missing or unreadable, or was
     compiled with another sqlglot than the installed one (its keys would all miss anyway)."""
-    if seed_sqlglot_version() != sqlglot_version():
+    document = _seed_document()
+    if document is None or seed_sqlglot_version() != sqlglot_version():
         return {}
-    return _read_cache_file(SEED_FILE)
+    return _entries(document, SEED_FILE)
 
 
 def seed_sqlglot_version() -> Optional[str]:
     """The sqlglot release the package's seed was compiled with (None: no readable seed)."""
-    try:
-        data = json.loads(SEED_FILE.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    version = data.get("sqlglot") if isinstance(data, dict) else None
+    version = (_seed_document() or {}).get("sqlglot")
     return version if isinstance(version, str) else None
 
 
@@ -264,15 +260,29 @@ def sqlglot_version() -> str:
     return version
 
 
+def cache_document(entries: Mapping[str, List[str]], **about: str) -> Dict[str, Any]:
+    """What a cache file holds: its format, `about` (the seed names its sqlglot), the entries."""
+    return {"format": _CACHE_FORMAT, **about, "entries": entries}
+
+
 def _read_cache_file(path: Path) -> Dict[str, List[str]]:
+    document = _read_document(path)
+    return {} if document is None else _entries(document, path)
+
+
+def _read_document(path: Path) -> Optional[Dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
+        return None
     except (OSError, ValueError) as ex:
         logger.info("ignoring unreadable SQL cache %s: %s", path, ex)
-        return {}
-    entries = data.get("entries") if isinstance(data, dict) and data.get("format") == _CACHE_FORMAT else None
+        return None
+    return data if isinstance(data, dict) else {}
+
+
+def _entries(data: Dict[str, Any], path: Path) -> Dict[str, List[str]]:
+    entries = data.get("entries") if data.get("format") == _CACHE_FORMAT else None
     if not isinstance(entries, dict) or not all(
         isinstance(k, str) and isinstance(v, list) and all(isinstance(s, str) for s in v)
         for k, v in entries.items()
@@ -288,7 +298,7 @@ def _write_cache_file(path: Path, entries: Mapping[str, List[str]]) -> None:
     handle, temporary = tempfile.mkstemp(prefix=".bsg_sql_cache.", suffix=".tmp", dir=str(path.parent))
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump({"format": _CACHE_FORMAT, "entries": entries}, out)
+            json.dump(cache_document(entries), out)
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
     except BaseException:

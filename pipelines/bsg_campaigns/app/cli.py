@@ -85,12 +85,11 @@ def console_main() -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except BrokenPipeError:  # the reader went away (`| head`): nothing left to write to
+        except (BrokenPipeError, ValueError):  # the reader went away (`| head`), or main closed it
             pass
-        except (OSError, ValueError) as exc:  # ValueError: closed by main (see BrokenPipeError there)
-            if isinstance(exc, OSError):
-                code = code or 120
-                _last_words(f"error: could not write the output: {exc}")
+        except OSError as exc:
+            code = code or 120
+            _last_words(f"error: could not write the output: {exc}")
     os._exit(code)
 
 
